@@ -1,0 +1,15 @@
+/* libvmm/libvmm.h — the whole public API of libvmm in one include. */
+#ifndef LIBVMM_LIBVMM_H
+#define LIBVMM_LIBVMM_H
+
+#include <libvmm/common.h>
+#include <libvmm/version.h>
+#include <libvmm/backend.h>
+#include <libvmm/vm.h>
+#include <libvmm/memory.h>
+#include <libvmm/x86.h>
+#include <libvmm/vcpu.h>
+#include <libvmm/io.h>
+#include <libvmm/loader.h>
+
+#endif

@@ -1,0 +1,63 @@
+/* src/backend_ops.h — the seam between the core and a hypervisor backend. */
+#ifndef VMM__BACKEND_OPS_H
+#define VMM__BACKEND_OPS_H
+
+#include <libvmm/libvmm.h>
+
+/*
+ * A backend is one const table of these. The core never includes a
+ * hypervisor header; a backend never touches core structs beyond the
+ * handles it is given. Every op returns 0 or a negative VMM_E* code and
+ * sets the detailed message with vmm__error() on failure.
+ */
+struct vmm__backend_ops {
+  const char *name;
+  /* 0 when usable on this host. */
+  int (*probe)(void);
+  int (*caps)(uint64_t *caps);
+
+  int (*vm_create)(vmm_vm_t *vm, void **bvm);
+  void (*vm_destroy)(void *bvm);
+  /* Installs (size > 0) or deletes (size == 0) memory slot `slot`. */
+  int (*mem_set)(void *bvm, uint32_t slot, uint64_t gpa, uint64_t size,
+                 void *hva, uint32_t flags);
+  /* Fetches the pages written since the last fetch (and resets that). */
+  int (*dirty_log_fetch)(void *bvm, uint32_t slot, uint64_t size,
+                         uint64_t *bitmap);
+  int (*supported_cpuid)(void *bvm, vmm_cpuid_entry_t *entries,
+                         size_t capacity, size_t *count);
+
+  int (*vcpu_create)(void *bvm, uint32_t id, void **bvcpu);
+  void (*vcpu_destroy)(void *bvcpu);
+  /*
+   * Enters the guest once and translates the exit into `exit` (IO and MMIO
+   * `data` point at backend-owned buffers that the next call consumes).
+   * Returns VMM_EINTR when interrupted by a signal or the kick flag.
+   */
+  int (*vcpu_run)(void *bvcpu, vmm_exit_t *exit);
+  /* Sets / clears the flag that makes the next or current entry return
+   * VMM_EINTR at once. Must be safe from any thread. */
+  void (*vcpu_kick_set)(void *bvcpu, int on);
+
+  int (*get_regs)(void *bvcpu, vmm_regs_t *regs);
+  int (*set_regs)(void *bvcpu, const vmm_regs_t *regs);
+  int (*get_sregs)(void *bvcpu, vmm_sregs_t *sregs);
+  int (*set_sregs)(void *bvcpu, const vmm_sregs_t *sregs);
+  int (*get_fpu)(void *bvcpu, vmm_fpu_t *fpu);
+  int (*set_fpu)(void *bvcpu, const vmm_fpu_t *fpu);
+  int (*get_msrs)(void *bvcpu, vmm_msr_entry_t *entries, size_t count);
+  int (*set_msrs)(void *bvcpu, const vmm_msr_entry_t *entries, size_t count);
+  int (*get_cpuid)(void *bvcpu, vmm_cpuid_entry_t *entries, size_t capacity,
+                   size_t *count);
+  int (*set_cpuid)(void *bvcpu, const vmm_cpuid_entry_t *entries,
+                   size_t count);
+  int (*set_debug)(void *bvcpu, uint32_t flags);
+};
+
+/* Compiled-in backends, in "auto" preference order; NULL-terminated. */
+extern const struct vmm__backend_ops *const vmm__backends[];
+
+/* Looks a backend up by name ("auto" = first usable). */
+int vmm__backend_find(const char *name, const struct vmm__backend_ops **out);
+
+#endif

@@ -1,0 +1,30 @@
+/* src/bus.h — address-range → handler maps for the PIO and MMIO spaces. */
+#ifndef VMM__BUS_H
+#define VMM__BUS_H
+
+#include <libvmm/io.h>
+
+struct vmm__bus_range {
+  uint64_t base, len;
+  vmm_io_fn fn;
+  void *opaque;
+};
+
+/* Sorted by base, never overlapping. Not locked: the caller locks. */
+struct vmm__bus {
+  struct vmm__bus_range *ranges;
+  size_t count, capacity;
+  uint64_t limit; /* addresses must be below this (0x10000 for PIO) */
+  const char *name;
+};
+
+void vmm__bus_init(struct vmm__bus *bus, const char *name, uint64_t limit);
+void vmm__bus_fini(struct vmm__bus *bus);
+int vmm__bus_add(struct vmm__bus *bus, uint64_t base, uint64_t len,
+                 vmm_io_fn fn, void *opaque);
+int vmm__bus_remove(struct vmm__bus *bus, uint64_t base);
+/* The range that contains `addr`, or NULL. */
+const struct vmm__bus_range *vmm__bus_find(const struct vmm__bus *bus,
+                                           uint64_t addr);
+
+#endif

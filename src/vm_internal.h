@@ -1,0 +1,68 @@
+/* src/vm_internal.h — the private layout of VM, vCPU and region objects. */
+#ifndef VMM__VM_INTERNAL_H
+#define VMM__VM_INTERNAL_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+
+#include <libvmm/libvmm.h>
+
+#include "backend_ops.h"
+#include "bus.h"
+#include "memmap.h"
+
+struct vmm__hypercall {
+  uint64_t nr;
+  vmm_hypercall_fn fn;
+  void *opaque;
+};
+
+struct vmm_vm {
+  const struct vmm__backend_ops *ops;
+  void *bvm;
+  uint64_t caps;
+  uint32_t max_vcpus;
+  uint16_t hypercall_port;
+  void *userdata;
+
+  /* Guards the object tables below against concurrent API calls.
+   * vCPU threads take it for reading only (memory and bus lookups). */
+  pthread_rwlock_t lock;
+  struct vmm__memmap mem;
+  struct vmm__bus pio, mmio;
+  struct vmm__hypercall *hypercalls; /* sorted by nr */
+  size_t n_hypercalls, cap_hypercalls;
+  vmm_vcpu_t **vcpus;                /* indexed by id, max_vcpus entries */
+};
+
+struct vmm_vcpu {
+  vmm_vm_t *vm;
+  void *bvcpu;
+  uint32_t id;
+  atomic_int running;      /* a thread is inside vmm_vcpu_run() */
+  atomic_int kick_pending; /* vmm_vcpu_kick() not yet reported */
+  pthread_t thread;        /* valid while running */
+  /* The last exit handed to the caller needs completing on the next run. */
+  bool pending_hypercall;
+};
+
+struct vmm_mem_region {
+  vmm_vm_t *vm;
+  struct vmm__memslot slot;
+  bool owned; /* hva was allocated by libvmm */
+};
+
+/*
+ * Live-handle registry: lets API calls reject destroyed or foreign
+ * pointers with VMM_EBADF instead of touching freed memory.
+ */
+enum vmm__handle_type { VMM__H_VM = 1, VMM__H_VCPU, VMM__H_REGION };
+int vmm__handle_add(const void *p, enum vmm__handle_type type);
+void vmm__handle_remove(const void *p);
+bool vmm__handle_valid(const void *p, enum vmm__handle_type type);
+
+/* Hypercall dispatch for an OUT to the hypercall port (vcpu.c → io.c). */
+int vmm__hypercall_dispatch(vmm_vcpu_t *vcpu, vmm_exit_t *exit, bool *handled);
+
+#endif
