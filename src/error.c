@@ -45,7 +45,11 @@ int vmm__error(int code, const char *fmt, ...) {
 
 int vmm__error_prefix(int code, const char *what) {
   char tmp[sizeof(last_message)];
-  snprintf(tmp, sizeof(tmp), "%s: %s", what, last_message);
-  memcpy(last_message, tmp, sizeof(last_message));
+  memcpy(tmp, last_message, sizeof(tmp));
+  /* Truncation is acceptable: the start of the message says the most. */
+  int n = snprintf(last_message, sizeof(last_message), "%s: ", what);
+  if (n > 0 && (size_t)n < sizeof(last_message))
+    snprintf(last_message + n, sizeof(last_message) - (size_t)n, "%.*s",
+             (int)(sizeof(last_message) - (size_t)n - 1), tmp);
   return code;
 }

@@ -87,7 +87,8 @@ struct vmm__memslot *vmm__memmap_find(const struct vmm__memmap *map,
 static void mark_dirty(struct vmm__memslot *s, uint64_t off, uint64_t len) {
   uint64_t first = off / VMM_PAGE_SIZE, last = (off + len - 1) / VMM_PAGE_SIZE;
   for (uint64_t p = first; p <= last; p++)
-    s->dirty[p / 64] |= 1ull << (p % 64);
+    /* Atomic: several threads may write guest memory under a read lock. */
+    __atomic_fetch_or(&s->dirty[p / 64], 1ull << (p % 64), __ATOMIC_RELAXED);
 }
 
 int vmm__memmap_access(const struct vmm__memmap *map, uint64_t gpa,

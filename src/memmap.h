@@ -4,6 +4,7 @@
 
 #include <stdbool.h>
 #include <libvmm/common.h>
+#include <libvmm/memory.h>
 
 /* One RAM/ROM region as the map sees it. */
 struct vmm__memslot {

@@ -62,6 +62,10 @@ int vmm__handle_add(const void *p, enum vmm__handle_type type);
 void vmm__handle_remove(const void *p);
 bool vmm__handle_valid(const void *p, enum vmm__handle_type type);
 
+/* Frees an object of the VM (the VM lock is held or the VM is dying). */
+void vmm__region_free(vmm_mem_region_t *region);
+void vmm__vcpu_free(vmm_vcpu_t *vcpu);
+
 /* Hypercall dispatch for an OUT to the hypercall port (vcpu.c → io.c). */
 int vmm__hypercall_dispatch(vmm_vcpu_t *vcpu, vmm_exit_t *exit, bool *handled);
 

@@ -1,0 +1,239 @@
+/* backends/kvm/kvm.c — the KVM backend: /dev/kvm, VMs and memory slots. */
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+#include "error.h"
+#include "kvm_internal.h"
+
+/* Where KVM may put the three pages VMX needs for real-mode emulation; the
+ * top of the 32-bit space below the BIOS area, as most VMMs use. */
+#define KVM_TSS_GPA 0xfffbd000u
+
+static pthread_once_t sys_once = PTHREAD_ONCE_INIT;
+static int sys_fd = -1;
+static int sys_errno;
+
+static void sys_open(void) {
+  sys_fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
+  sys_errno = sys_fd < 0 ? errno : 0;
+}
+
+int vmm__kvm_sys_fd(void) {
+  pthread_once(&sys_once, sys_open);
+  return sys_fd;
+}
+
+int vmm__kvm_ioctl(int fd, unsigned long req, void *arg) {
+  int r;
+  do
+    r = ioctl(fd, req, arg);
+  while (r < 0 && errno == EINTR);
+  return r;
+}
+
+static int kvm_probe(void) {
+  int fd = vmm__kvm_sys_fd();
+  if (fd < 0) {
+    if (sys_errno == ENOENT)
+      return vmm__error(VMM_ENODEV, "kvm: /dev/kvm does not exist (is the "
+                        "kvm module loaded? is virtualization enabled?)");
+    if (sys_errno == EACCES || sys_errno == EPERM)
+      return vmm__error(VMM_EACCES, "kvm: no permission to open /dev/kvm "
+                        "(add the user to the 'kvm' group)");
+    return vmm__error(VMM_ENODEV, "kvm: cannot open /dev/kvm: %s",
+                      strerror(sys_errno));
+  }
+  int api = ioctl(fd, KVM_GET_API_VERSION, 0);
+  if (api != KVM_API_VERSION)
+    return vmm__error(VMM_ENOTSUP, "kvm: API version %d, libvmm needs %d",
+                      api, KVM_API_VERSION);
+  static const struct {
+    long cap;
+    const char *name;
+  } required[] = {
+      {KVM_CAP_USER_MEMORY, "KVM_CAP_USER_MEMORY"},
+      {KVM_CAP_IMMEDIATE_EXIT, "KVM_CAP_IMMEDIATE_EXIT"},
+      {KVM_CAP_EXT_CPUID, "KVM_CAP_EXT_CPUID"},
+  };
+  for (size_t i = 0; i < sizeof(required) / sizeof(required[0]); i++)
+    if (ioctl(fd, KVM_CHECK_EXTENSION, required[i].cap) <= 0)
+      return vmm__error(VMM_ENOTSUP, "kvm: the host lacks %s",
+                        required[i].name);
+  return 0;
+}
+
+static int kvm_caps(uint64_t *caps) {
+  int fd = vmm__kvm_sys_fd();
+  static const struct {
+    long cap;
+    uint64_t bit;
+  } map[] = {
+      {KVM_CAP_READONLY_MEM, VMM_CAP_READONLY_MEM},
+      {KVM_CAP_IMMEDIATE_EXIT, VMM_CAP_IMMEDIATE_EXIT},
+      {KVM_CAP_IRQCHIP, VMM_CAP_IRQCHIP},
+      {KVM_CAP_IOEVENTFD, VMM_CAP_IOEVENTFD},
+      {KVM_CAP_IRQFD, VMM_CAP_IRQFD},
+      {KVM_CAP_SET_GUEST_DEBUG, VMM_CAP_GUEST_DEBUG},
+      {KVM_CAP_EXT_CPUID, VMM_CAP_CPUID},
+      {KVM_CAP_XSAVE, VMM_CAP_XSAVE},
+  };
+  uint64_t c = VMM_CAP_DIRTY_LOG | VMM_CAP_MSRS; /* part of the base API */
+  for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++)
+    if (ioctl(fd, KVM_CHECK_EXTENSION, map[i].cap) > 0)
+      c |= map[i].bit;
+  *caps = c;
+  return 0;
+}
+
+static int kvm_vm_create(vmm_vm_t *vm, void **bvm) {
+  struct kvm_vm *k = calloc(1, sizeof(*k));
+  if (!k)
+    return vmm__error(VMM_ENOMEM, "kvm: out of memory");
+  k->vm = vm;
+  do
+    k->fd = ioctl(vmm__kvm_sys_fd(), KVM_CREATE_VM, 0);
+  while (k->fd < 0 && errno == EINTR);
+  if (k->fd < 0) {
+    int e = errno;
+    free(k);
+    return vmm__error(e == ENOMEM ? VMM_ENOMEM : VMM_EBACKEND,
+                      "kvm: KVM_CREATE_VM failed: %s", strerror(e));
+  }
+  fcntl(k->fd, F_SETFD, FD_CLOEXEC);
+  if (ioctl(k->fd, KVM_SET_TSS_ADDR, (unsigned long)KVM_TSS_GPA) < 0) {
+    int e = errno;
+    close(k->fd);
+    free(k);
+    return vmm__error(VMM_EBACKEND, "kvm: KVM_SET_TSS_ADDR failed: %s",
+                      strerror(e));
+  }
+  *bvm = k;
+  return 0;
+}
+
+static void kvm_vm_destroy(void *bvm) {
+  struct kvm_vm *k = bvm;
+  if (!k)
+    return;
+  close(k->fd);
+  free(k);
+}
+
+static int kvm_mem_set(void *bvm, uint32_t slot, uint64_t gpa, uint64_t size,
+                       void *hva, uint32_t flags) {
+  struct kvm_vm *k = bvm;
+  struct kvm_userspace_memory_region r = {
+      .slot = slot,
+      .flags = ((flags & VMM_MEM_READONLY) ? KVM_MEM_READONLY : 0) |
+               ((flags & VMM_MEM_DIRTY_LOG) ? KVM_MEM_LOG_DIRTY_PAGES : 0),
+      .guest_phys_addr = gpa,
+      .memory_size = size,
+      .userspace_addr = (uintptr_t)hva,
+  };
+  if (vmm__kvm_ioctl(k->fd, KVM_SET_USER_MEMORY_REGION, &r) < 0) {
+    int e = errno;
+    return vmm__error(e == ENOMEM ? VMM_ENOMEM : VMM_EBACKEND,
+                      "kvm: KVM_SET_USER_MEMORY_REGION slot %u [0x%llx, "
+                      "+0x%llx) failed: %s", slot, (unsigned long long)gpa,
+                      (unsigned long long)size, strerror(e));
+  }
+  return 0;
+}
+
+static int kvm_dirty_log_fetch(void *bvm, uint32_t slot, uint64_t size,
+                               uint64_t *bitmap) {
+  struct kvm_vm *k = bvm;
+  (void)size; /* KVM sizes the bitmap from the slot: 64-bit words */
+  struct kvm_dirty_log log = {.slot = slot, .dirty_bitmap = bitmap};
+  if (vmm__kvm_ioctl(k->fd, KVM_GET_DIRTY_LOG, &log) < 0)
+    return vmm__error(VMM_EBACKEND, "kvm: KVM_GET_DIRTY_LOG slot %u: %s",
+                      slot, strerror(errno));
+  return 0;
+}
+
+/* ---- host-supported CPUID, fetched once per process ---------------- */
+
+static pthread_once_t cpuid_once = PTHREAD_ONCE_INIT;
+static struct kvm_cpuid2 *host_cpuid;
+static int host_cpuid_rc;
+
+static void cpuid_fetch(void) {
+  for (uint32_t n = 64; n <= 4096; n *= 2) {
+    struct kvm_cpuid2 *c =
+        calloc(1, sizeof(*c) + n * sizeof(struct kvm_cpuid_entry2));
+    if (!c)
+      break;
+    c->nent = n;
+    if (ioctl(vmm__kvm_sys_fd(), KVM_GET_SUPPORTED_CPUID, c) == 0) {
+      host_cpuid = c;
+      return;
+    }
+    free(c);
+    if (errno != E2BIG) {
+      host_cpuid_rc = VMM_EBACKEND;
+      return;
+    }
+  }
+  host_cpuid_rc = VMM_ENOMEM;
+}
+
+int vmm__kvm_supported_cpuid(const struct kvm_cpuid2 **out) {
+  pthread_once(&cpuid_once, cpuid_fetch);
+  if (!host_cpuid)
+    return vmm__error(host_cpuid_rc, "kvm: KVM_GET_SUPPORTED_CPUID failed");
+  *out = host_cpuid;
+  return 0;
+}
+
+static int kvm_supported_cpuid(void *bvm, vmm_cpuid_entry_t *entries,
+                               size_t capacity, size_t *count) {
+  (void)bvm;
+  const struct kvm_cpuid2 *c;
+  int rc = vmm__kvm_supported_cpuid(&c);
+  if (rc < 0)
+    return rc;
+  *count = c->nent;
+  for (size_t i = 0; i < c->nent && i < capacity; i++) {
+    const struct kvm_cpuid_entry2 *e = &c->entries[i];
+    entries[i] = (vmm_cpuid_entry_t){
+        .function = e->function, .index = e->index,
+        .flags = (e->flags & KVM_CPUID_FLAG_SIGNIFCANT_INDEX)
+                     ? VMM_CPUID_F_SIGNIFICANT_INDEX : 0,
+        .eax = e->eax, .ebx = e->ebx, .ecx = e->ecx, .edx = e->edx};
+  }
+  return capacity < c->nent
+             ? vmm__error(VMM_E2BIG, "cpuid table has %u entries, room for "
+                          "%zu", c->nent, capacity)
+             : 0;
+}
+
+const struct vmm__backend_ops vmm__kvm_ops = {
+    .name = "kvm",
+    .probe = kvm_probe,
+    .caps = kvm_caps,
+    .vm_create = kvm_vm_create,
+    .vm_destroy = kvm_vm_destroy,
+    .mem_set = kvm_mem_set,
+    .dirty_log_fetch = kvm_dirty_log_fetch,
+    .supported_cpuid = kvm_supported_cpuid,
+    .vcpu_create = vmm__kvm_vcpu_create,
+    .vcpu_destroy = vmm__kvm_vcpu_destroy,
+    .vcpu_run = vmm__kvm_vcpu_run,
+    .vcpu_kick_set = vmm__kvm_vcpu_kick_set,
+    .get_regs = vmm__kvm_get_regs,
+    .set_regs = vmm__kvm_set_regs,
+    .get_sregs = vmm__kvm_get_sregs,
+    .set_sregs = vmm__kvm_set_sregs,
+    .get_fpu = vmm__kvm_get_fpu,
+    .set_fpu = vmm__kvm_set_fpu,
+    .get_msrs = vmm__kvm_get_msrs,
+    .set_msrs = vmm__kvm_set_msrs,
+    .get_cpuid = vmm__kvm_get_cpuid,
+    .set_cpuid = vmm__kvm_set_cpuid,
+    .set_debug = vmm__kvm_set_debug,
+};

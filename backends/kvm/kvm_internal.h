@@ -1,0 +1,50 @@
+/* backends/kvm/kvm_internal.h — state shared by the KVM backend's files. */
+#ifndef VMM__KVM_INTERNAL_H
+#define VMM__KVM_INTERNAL_H
+
+#include <linux/kvm.h>
+
+#include "backend_ops.h"
+
+struct kvm_vm {
+  int fd;
+  vmm_vm_t *vm;
+};
+
+struct kvm_vcpu {
+  int fd;
+  uint32_t id;
+  struct kvm_vm *kvm;
+  struct kvm_run *run;
+  size_t run_size;
+  struct kvm_cpuid2 *cpuid; /* what the guest sees, as last set */
+};
+
+/* The process-wide /dev/kvm descriptor (opened once, kept open). */
+int vmm__kvm_sys_fd(void);
+/* The host-supported CPUID table, fetched once; do not free. */
+int vmm__kvm_supported_cpuid(const struct kvm_cpuid2 **out);
+
+/* Retries an ioctl interrupted by an unrelated signal where that is safe. */
+int vmm__kvm_ioctl(int fd, unsigned long req, void *arg);
+
+int vmm__kvm_vcpu_create(void *bvm, uint32_t id, void **bvcpu);
+void vmm__kvm_vcpu_destroy(void *bvcpu);
+int vmm__kvm_vcpu_run(void *bvcpu, vmm_exit_t *exit);
+void vmm__kvm_vcpu_kick_set(void *bvcpu, int on);
+int vmm__kvm_get_regs(void *bvcpu, vmm_regs_t *regs);
+int vmm__kvm_set_regs(void *bvcpu, const vmm_regs_t *regs);
+int vmm__kvm_get_sregs(void *bvcpu, vmm_sregs_t *sregs);
+int vmm__kvm_set_sregs(void *bvcpu, const vmm_sregs_t *sregs);
+int vmm__kvm_get_fpu(void *bvcpu, vmm_fpu_t *fpu);
+int vmm__kvm_set_fpu(void *bvcpu, const vmm_fpu_t *fpu);
+int vmm__kvm_get_msrs(void *bvcpu, vmm_msr_entry_t *entries, size_t count);
+int vmm__kvm_set_msrs(void *bvcpu, const vmm_msr_entry_t *entries,
+                      size_t count);
+int vmm__kvm_get_cpuid(void *bvcpu, vmm_cpuid_entry_t *entries,
+                       size_t capacity, size_t *count);
+int vmm__kvm_set_cpuid(void *bvcpu, const vmm_cpuid_entry_t *entries,
+                       size_t count);
+int vmm__kvm_set_debug(void *bvcpu, uint32_t flags);
+
+#endif

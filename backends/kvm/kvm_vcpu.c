@@ -1,0 +1,435 @@
+/* backends/kvm/kvm_vcpu.c — KVM vCPUs: KVM_RUN, exit translation, state. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "error.h"
+#include "kvm_internal.h"
+
+static int ioctl_error(const struct kvm_vcpu *v, const char *what) {
+  int e = errno;
+  return vmm__error(e == ENOMEM ? VMM_ENOMEM
+                    : e == EINVAL ? VMM_EINVAL : VMM_EBACKEND,
+                    "kvm: vCPU %u: %s failed: %s", v->id, what, strerror(e));
+}
+
+/* Gives each vCPU its own APIC id in the CPUID leaves that report it. */
+static void cpuid_fix_apic_id(struct kvm_cpuid2 *c, uint32_t id) {
+  for (uint32_t i = 0; i < c->nent; i++) {
+    struct kvm_cpuid_entry2 *e = &c->entries[i];
+    if (e->function == 1)
+      e->ebx = (e->ebx & 0x00ffffffu) | (id << 24);
+    else if (e->function == 0xb || e->function == 0x1f)
+      e->edx = id;
+  }
+}
+
+static int install_cpuid(struct kvm_vcpu *v, struct kvm_cpuid2 *c) {
+  if (ioctl(v->fd, KVM_SET_CPUID2, c) < 0)
+    return ioctl_error(v, "KVM_SET_CPUID2");
+  free(v->cpuid);
+  v->cpuid = c;
+  return 0;
+}
+
+int vmm__kvm_vcpu_create(void *bvm, uint32_t id, void **bvcpu) {
+  struct kvm_vm *k = bvm;
+  struct kvm_vcpu *v = calloc(1, sizeof(*v));
+  if (!v)
+    return vmm__error(VMM_ENOMEM, "kvm: out of memory for a vCPU");
+  v->id = id;
+  v->kvm = k;
+  v->fd = ioctl(k->fd, KVM_CREATE_VCPU, (unsigned long)id);
+  if (v->fd < 0) {
+    int rc = ioctl_error(v, "KVM_CREATE_VCPU");
+    free(v);
+    return rc;
+  }
+  fcntl(v->fd, F_SETFD, FD_CLOEXEC);
+  int size = ioctl(vmm__kvm_sys_fd(), KVM_GET_VCPU_MMAP_SIZE, 0);
+  if (size < (int)sizeof(struct kvm_run)) {
+    int rc = ioctl_error(v, "KVM_GET_VCPU_MMAP_SIZE");
+    close(v->fd);
+    free(v);
+    return rc;
+  }
+  v->run_size = (size_t)size;
+  v->run = mmap(NULL, v->run_size, PROT_READ | PROT_WRITE, MAP_SHARED, v->fd,
+                0);
+  if (v->run == MAP_FAILED) {
+    int rc = ioctl_error(v, "mmap of kvm_run");
+    close(v->fd);
+    free(v);
+    return rc;
+  }
+  /* By default the guest sees everything KVM supports on this host. */
+  const struct kvm_cpuid2 *host;
+  int rc = vmm__kvm_supported_cpuid(&host);
+  if (rc == 0) {
+    size_t bytes = sizeof(*host) + host->nent * sizeof(host->entries[0]);
+    struct kvm_cpuid2 *c = malloc(bytes);
+    if (!c) {
+      rc = vmm__error(VMM_ENOMEM, "kvm: out of memory for CPUID");
+    } else {
+      memcpy(c, host, bytes);
+      cpuid_fix_apic_id(c, id);
+      rc = install_cpuid(v, c);
+      if (rc < 0)
+        free(c);
+    }
+  }
+  if (rc < 0) {
+    vmm__kvm_vcpu_destroy(v);
+    return rc;
+  }
+  *bvcpu = v;
+  return 0;
+}
+
+void vmm__kvm_vcpu_destroy(void *bvcpu) {
+  struct kvm_vcpu *v = bvcpu;
+  if (!v)
+    return;
+  munmap(v->run, v->run_size);
+  close(v->fd);
+  free(v->cpuid);
+  free(v);
+}
+
+void vmm__kvm_vcpu_kick_set(void *bvcpu, int on) {
+  struct kvm_vcpu *v = bvcpu;
+  __atomic_store_n(&v->run->immediate_exit, (uint8_t)on, __ATOMIC_SEQ_CST);
+}
+
+/* Fills the INTERNAL_ERROR exit and the detailed message. */
+static void internal_exit(struct kvm_vcpu *v, vmm_exit_t *exit, uint32_t kind,
+                          uint32_t code, const char *what) {
+  struct kvm_regs regs;
+  exit->reason = VMM_EXIT_INTERNAL_ERROR;
+  exit->u.internal.kind = kind;
+  exit->u.internal.backend_code = code;
+  if (ioctl(v->fd, KVM_GET_REGS, &regs) == 0)
+    exit->u.internal.rip = regs.rip;
+  vmm__error(VMM_EBACKEND, "kvm: vCPU %u: %s (code %u) at rip 0x%llx",
+             v->id, what, code, (unsigned long long)exit->u.internal.rip);
+}
+
+int vmm__kvm_vcpu_run(void *bvcpu, vmm_exit_t *exit) {
+  struct kvm_vcpu *v = bvcpu;
+  struct kvm_run *run = v->run;
+  if (ioctl(v->fd, KVM_RUN, 0) < 0) {
+    if (errno == EINTR || errno == EAGAIN)
+      return VMM_EINTR;
+    return ioctl_error(v, "KVM_RUN");
+  }
+  memset(exit, 0, sizeof(*exit));
+  switch (run->exit_reason) {
+  case KVM_EXIT_IO:
+    exit->reason = VMM_EXIT_IO;
+    exit->u.io.port = run->io.port;
+    exit->u.io.size = run->io.size;
+    exit->u.io.is_write = run->io.direction == KVM_EXIT_IO_OUT;
+    exit->u.io.count = run->io.count;
+    /* KVM keeps the data inside the run page; bound it before trusting. */
+    if (run->io.data_offset >= v->run_size ||
+        (uint64_t)run->io.size * run->io.count >
+            v->run_size - run->io.data_offset) {
+      internal_exit(v, exit, VMM_INTERNAL_UNKNOWN, KVM_EXIT_IO,
+                    "I/O exit data outside the run area");
+      return 0;
+    }
+    exit->u.io.data = (uint8_t *)run + run->io.data_offset;
+    return 0;
+  case KVM_EXIT_MMIO:
+    exit->reason = VMM_EXIT_MMIO;
+    exit->u.mmio.gpa = run->mmio.phys_addr;
+    exit->u.mmio.size = run->mmio.len > 8 ? 8 : run->mmio.len;
+    exit->u.mmio.is_write = run->mmio.is_write;
+    exit->u.mmio.data = run->mmio.data;
+    return 0;
+  case KVM_EXIT_HLT:
+    exit->reason = VMM_EXIT_HLT;
+    return 0;
+  case KVM_EXIT_SHUTDOWN:
+    exit->reason = VMM_EXIT_SHUTDOWN;
+    return 0;
+  case KVM_EXIT_SYSTEM_EVENT:
+    exit->reason = VMM_EXIT_SHUTDOWN;
+    return 0;
+  case KVM_EXIT_DEBUG:
+    exit->reason = VMM_EXIT_DEBUG;
+    exit->u.debug.exception = run->debug.arch.exception;
+    exit->u.debug.rip = run->debug.arch.pc;
+    exit->u.debug.dr6 = run->debug.arch.dr6;
+    exit->u.debug.dr7 = run->debug.arch.dr7;
+    return 0;
+  case KVM_EXIT_INTR:
+    return VMM_EINTR;
+  case KVM_EXIT_FAIL_ENTRY:
+    internal_exit(v, exit, VMM_INTERNAL_ENTRY_FAILED,
+                  (uint32_t)run->fail_entry.hardware_entry_failure_reason,
+                  "VM entry failed");
+    return 0;
+  case KVM_EXIT_INTERNAL_ERROR: {
+    uint32_t sub = run->internal.suberror;
+    uint32_t kind = sub == KVM_INTERNAL_ERROR_EMULATION
+                        ? VMM_INTERNAL_EMULATION
+                        : sub == KVM_INTERNAL_ERROR_DELIVERY_EV
+                              ? VMM_INTERNAL_DELIVERY
+                              : VMM_INTERNAL_UNKNOWN;
+    internal_exit(v, exit, kind, sub,
+                  kind == VMM_INTERNAL_EMULATION
+                      ? "instruction emulation failed"
+                      : "internal error");
+    uint32_t nd = run->internal.ndata;
+    if (nd > sizeof(run->internal.data) / sizeof(run->internal.data[0]))
+      nd = sizeof(run->internal.data) / sizeof(run->internal.data[0]);
+    for (uint32_t i = 0; i < nd && i < 4; i++)
+      exit->u.internal.data[i] = run->internal.data[i];
+#ifdef KVM_INTERNAL_ERROR_EMULATION_FLAG_INSTRUCTION_BYTES
+    /* Newer kernels report the instruction bytes: flags, length, bytes. */
+    if (sub == KVM_INTERNAL_ERROR_EMULATION && nd >= 3 &&
+        (run->emulation_failure.flags &
+         KVM_INTERNAL_ERROR_EMULATION_FLAG_INSTRUCTION_BYTES)) {
+      uint8_t len = run->emulation_failure.insn_size;
+      if (len > 15)
+        len = 15;
+      exit->u.internal.insn_len = len;
+      memcpy(exit->u.internal.insn, run->emulation_failure.insn_bytes, len);
+    }
+#endif
+    return 0;
+  }
+  default:
+    internal_exit(v, exit, VMM_INTERNAL_UNHANDLED_EXIT, run->exit_reason,
+                  "exit reason libvmm does not handle");
+    return 0;
+  }
+}
+
+/* ---- registers ------------------------------------------------------ */
+
+#define GPRS(X)                                                               \
+  X(rax) X(rbx) X(rcx) X(rdx) X(rsi) X(rdi) X(rsp) X(rbp) X(r8) X(r9)         \
+  X(r10) X(r11) X(r12) X(r13) X(r14) X(r15) X(rip) X(rflags)
+
+int vmm__kvm_get_regs(void *bvcpu, vmm_regs_t *regs) {
+  struct kvm_vcpu *v = bvcpu;
+  struct kvm_regs k;
+  if (ioctl(v->fd, KVM_GET_REGS, &k) < 0)
+    return ioctl_error(v, "KVM_GET_REGS");
+#define TO(f) regs->f = k.f;
+  GPRS(TO)
+#undef TO
+  return 0;
+}
+
+int vmm__kvm_set_regs(void *bvcpu, const vmm_regs_t *regs) {
+  struct kvm_vcpu *v = bvcpu;
+  struct kvm_regs k;
+#define FROM(f) k.f = regs->f;
+  GPRS(FROM)
+#undef FROM
+  if (ioctl(v->fd, KVM_SET_REGS, &k) < 0)
+    return ioctl_error(v, "KVM_SET_REGS");
+  return 0;
+}
+
+#define SEGS(X) X(cs) X(ds) X(es) X(fs) X(gs) X(ss) X(tr) X(ldt)
+#define CTRL_REGS(X) X(cr0) X(cr2) X(cr3) X(cr4) X(cr8) X(efer) X(apic_base)
+
+int vmm__kvm_get_sregs(void *bvcpu, vmm_sregs_t *s) {
+  struct kvm_vcpu *v = bvcpu;
+  struct kvm_sregs k;
+  if (ioctl(v->fd, KVM_GET_SREGS, &k) < 0)
+    return ioctl_error(v, "KVM_GET_SREGS");
+  memset(s, 0, sizeof(*s));
+#define ONE_SEG(seg_)                                                         \
+  do {                                                                        \
+    vmm_segment_t *d = &s->seg_;                                              \
+    const struct kvm_segment *src = &k.seg_;                                  \
+    d->base = src->base, d->limit = src->limit, d->selector = src->selector;  \
+    d->type = src->type, d->present = src->present, d->dpl = src->dpl;        \
+    d->db = src->db, d->s = src->s, d->l = src->l, d->g = src->g;             \
+    d->avl = src->avl, d->unusable = src->unusable;                           \
+  } while (0);
+  SEGS(ONE_SEG)
+#undef ONE_SEG
+  s->gdt.base = k.gdt.base, s->gdt.limit = k.gdt.limit;
+  s->idt.base = k.idt.base, s->idt.limit = k.idt.limit;
+#define C(f) s->f = k.f;
+  CTRL_REGS(C)
+#undef C
+  return 0;
+}
+
+int vmm__kvm_set_sregs(void *bvcpu, const vmm_sregs_t *s) {
+  struct kvm_vcpu *v = bvcpu;
+  struct kvm_sregs k;
+  /* Read first: kvm_sregs also carries the pending-interrupt bitmap, which
+   * libvmm does not model and must not clobber. */
+  if (ioctl(v->fd, KVM_GET_SREGS, &k) < 0)
+    return ioctl_error(v, "KVM_GET_SREGS");
+#define ONE_SEG(seg_)                                                         \
+  do {                                                                        \
+    struct kvm_segment *d = &k.seg_;                                          \
+    const vmm_segment_t *src = &s->seg_;                                      \
+    d->base = src->base, d->limit = src->limit, d->selector = src->selector;  \
+    d->type = src->type, d->present = src->present, d->dpl = src->dpl;        \
+    d->db = src->db, d->s = src->s, d->l = src->l, d->g = src->g;             \
+    d->avl = src->avl, d->unusable = src->unusable;                           \
+  } while (0);
+  SEGS(ONE_SEG)
+#undef ONE_SEG
+  k.gdt.base = s->gdt.base, k.gdt.limit = s->gdt.limit;
+  k.idt.base = s->idt.base, k.idt.limit = s->idt.limit;
+#define C(f) k.f = s->f;
+  CTRL_REGS(C)
+#undef C
+  if (ioctl(v->fd, KVM_SET_SREGS, &k) < 0)
+    return ioctl_error(v, "KVM_SET_SREGS");
+  return 0;
+}
+
+int vmm__kvm_get_fpu(void *bvcpu, vmm_fpu_t *f) {
+  struct kvm_vcpu *v = bvcpu;
+  struct kvm_fpu k;
+  if (ioctl(v->fd, KVM_GET_FPU, &k) < 0)
+    return ioctl_error(v, "KVM_GET_FPU");
+  memset(f, 0, sizeof(*f));
+  memcpy(f->fpr, k.fpr, sizeof(f->fpr));
+  f->fcw = k.fcw, f->fsw = k.fsw, f->ftwx = k.ftwx;
+  f->last_opcode = k.last_opcode, f->last_ip = k.last_ip;
+  f->last_dp = k.last_dp;
+  memcpy(f->xmm, k.xmm, sizeof(f->xmm));
+  f->mxcsr = k.mxcsr;
+  return 0;
+}
+
+int vmm__kvm_set_fpu(void *bvcpu, const vmm_fpu_t *f) {
+  struct kvm_vcpu *v = bvcpu;
+  struct kvm_fpu k;
+  memset(&k, 0, sizeof(k));
+  memcpy(k.fpr, f->fpr, sizeof(k.fpr));
+  k.fcw = f->fcw, k.fsw = f->fsw, k.ftwx = f->ftwx;
+  k.last_opcode = f->last_opcode, k.last_ip = f->last_ip;
+  k.last_dp = f->last_dp;
+  memcpy(k.xmm, f->xmm, sizeof(k.xmm));
+  k.mxcsr = f->mxcsr;
+  if (ioctl(v->fd, KVM_SET_FPU, &k) < 0)
+    return ioctl_error(v, "KVM_SET_FPU");
+  return 0;
+}
+
+/* ---- MSRs ----------------------------------------------------------- */
+
+static struct kvm_msrs *msrs_alloc(size_t count) {
+  return calloc(1, sizeof(struct kvm_msrs) +
+                       count * sizeof(struct kvm_msr_entry));
+}
+
+int vmm__kvm_get_msrs(void *bvcpu, vmm_msr_entry_t *entries, size_t count) {
+  struct kvm_vcpu *v = bvcpu;
+  struct kvm_msrs *m = msrs_alloc(count);
+  if (!m)
+    return vmm__error(VMM_ENOMEM, "kvm: out of memory for MSRs");
+  m->nmsrs = (uint32_t)count;
+  for (size_t i = 0; i < count; i++)
+    m->entries[i].index = entries[i].index;
+  int n = ioctl(v->fd, KVM_GET_MSRS, m);
+  int rc = 0;
+  if (n < 0)
+    rc = ioctl_error(v, "KVM_GET_MSRS");
+  else if ((size_t)n < count)
+    rc = vmm__error(VMM_EINVAL, "kvm: vCPU %u: MSR 0x%x cannot be read",
+                    v->id, entries[n].index);
+  for (size_t i = 0; rc == 0 && i < count; i++)
+    entries[i].value = m->entries[i].data;
+  free(m);
+  return rc;
+}
+
+int vmm__kvm_set_msrs(void *bvcpu, const vmm_msr_entry_t *entries,
+                      size_t count) {
+  struct kvm_vcpu *v = bvcpu;
+  struct kvm_msrs *m = msrs_alloc(count);
+  if (!m)
+    return vmm__error(VMM_ENOMEM, "kvm: out of memory for MSRs");
+  m->nmsrs = (uint32_t)count;
+  for (size_t i = 0; i < count; i++) {
+    m->entries[i].index = entries[i].index;
+    m->entries[i].data = entries[i].value;
+  }
+  int n = ioctl(v->fd, KVM_SET_MSRS, m);
+  int rc = 0;
+  if (n < 0)
+    rc = ioctl_error(v, "KVM_SET_MSRS");
+  else if ((size_t)n < count)
+    rc = vmm__error(VMM_EINVAL, "kvm: vCPU %u: MSR 0x%x cannot be set to "
+                    "0x%llx", v->id, entries[n].index,
+                    (unsigned long long)entries[n].value);
+  free(m);
+  return rc;
+}
+
+/* ---- CPUID and debugging -------------------------------------------- */
+
+int vmm__kvm_get_cpuid(void *bvcpu, vmm_cpuid_entry_t *entries,
+                       size_t capacity, size_t *count) {
+  struct kvm_vcpu *v = bvcpu;
+  const struct kvm_cpuid2 *c = v->cpuid;
+  *count = c->nent;
+  for (size_t i = 0; i < c->nent && i < capacity; i++) {
+    const struct kvm_cpuid_entry2 *e = &c->entries[i];
+    entries[i] = (vmm_cpuid_entry_t){
+        .function = e->function, .index = e->index,
+        .flags = (e->flags & KVM_CPUID_FLAG_SIGNIFCANT_INDEX)
+                     ? VMM_CPUID_F_SIGNIFICANT_INDEX : 0,
+        .eax = e->eax, .ebx = e->ebx, .ecx = e->ecx, .edx = e->edx};
+  }
+  if (capacity < c->nent)
+    return vmm__error(VMM_E2BIG, "kvm: CPUID table has %u entries, room "
+                      "for %zu", c->nent, capacity);
+  return 0;
+}
+
+int vmm__kvm_set_cpuid(void *bvcpu, const vmm_cpuid_entry_t *entries,
+                       size_t count) {
+  struct kvm_vcpu *v = bvcpu;
+  struct kvm_cpuid2 *c =
+      calloc(1, sizeof(*c) + count * sizeof(struct kvm_cpuid_entry2));
+  if (!c)
+    return vmm__error(VMM_ENOMEM, "kvm: out of memory for CPUID");
+  c->nent = (uint32_t)count;
+  for (size_t i = 0; i < count; i++) {
+    struct kvm_cpuid_entry2 *e = &c->entries[i];
+    e->function = entries[i].function;
+    e->index = entries[i].index;
+    e->flags = (entries[i].flags & VMM_CPUID_F_SIGNIFICANT_INDEX)
+                   ? KVM_CPUID_FLAG_SIGNIFCANT_INDEX : 0;
+    e->eax = entries[i].eax, e->ebx = entries[i].ebx;
+    e->ecx = entries[i].ecx, e->edx = entries[i].edx;
+  }
+  int rc = install_cpuid(v, c);
+  if (rc < 0)
+    free(c);
+  return rc;
+}
+
+int vmm__kvm_set_debug(void *bvcpu, uint32_t flags) {
+  struct kvm_vcpu *v = bvcpu;
+  struct kvm_guest_debug d;
+  memset(&d, 0, sizeof(d));
+  if (flags)
+    d.control = KVM_GUESTDBG_ENABLE |
+                ((flags & VMM_DEBUG_SINGLESTEP) ? KVM_GUESTDBG_SINGLESTEP : 0) |
+                ((flags & VMM_DEBUG_SW_BREAKPOINTS) ? KVM_GUESTDBG_USE_SW_BP
+                                                    : 0);
+  if (ioctl(v->fd, KVM_SET_GUEST_DEBUG, &d) < 0)
+    return ioctl_error(v, "KVM_SET_GUEST_DEBUG");
+  return 0;
+}
