@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
@@ -36,7 +37,7 @@ int vmm__kvm_ioctl(int fd, unsigned long req, void *arg) {
   return r;
 }
 
-static int kvm_probe(void) {
+static int probe_once(void) {
   int fd = vmm__kvm_sys_fd();
   if (fd < 0) {
     if (sys_errno == ENOENT)
@@ -67,7 +68,27 @@ static int kvm_probe(void) {
   return 0;
 }
 
-static int kvm_caps(uint64_t *caps) {
+/* The answer cannot change while /dev/kvm stays open, so it is computed
+ * once; every VM creation asks. The message is kept for later callers. */
+static pthread_once_t probe_once_ctl = PTHREAD_ONCE_INIT;
+static int probe_rc;
+static char probe_msg[256];
+
+static void probe_run(void) {
+  probe_rc = probe_once();
+  if (probe_rc < 0)
+    snprintf(probe_msg, sizeof(probe_msg), "%s", vmm_last_error());
+}
+
+static int kvm_probe(void) {
+  pthread_once(&probe_once_ctl, probe_run);
+  return probe_rc < 0 ? vmm__error(probe_rc, "%s", probe_msg) : 0;
+}
+
+static pthread_once_t caps_once = PTHREAD_ONCE_INIT;
+static uint64_t caps_cached;
+
+static void caps_run(void) {
   int fd = vmm__kvm_sys_fd();
   static const struct {
     long cap;
@@ -86,7 +107,12 @@ static int kvm_caps(uint64_t *caps) {
   for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++)
     if (ioctl(fd, KVM_CHECK_EXTENSION, map[i].cap) > 0)
       c |= map[i].bit;
-  *caps = c;
+  caps_cached = c;
+}
+
+static int kvm_caps(uint64_t *caps) {
+  pthread_once(&caps_once, caps_run);
+  *caps = caps_cached;
   return 0;
 }
 
@@ -193,7 +219,7 @@ int vmm__kvm_supported_cpuid(const struct kvm_cpuid2 **out) {
 static int kvm_supported_cpuid(void *bvm, vmm_cpuid_entry_t *entries,
                                size_t capacity, size_t *count) {
   (void)bvm;
-  const struct kvm_cpuid2 *c;
+  const struct kvm_cpuid2 *c = NULL;
   int rc = vmm__kvm_supported_cpuid(&c);
   if (rc < 0)
     return rc;

@@ -67,7 +67,7 @@ int vmm__kvm_vcpu_create(void *bvm, uint32_t id, void **bvcpu) {
     return rc;
   }
   /* By default the guest sees everything KVM supports on this host. */
-  const struct kvm_cpuid2 *host;
+  const struct kvm_cpuid2 *host = NULL;
   int rc = vmm__kvm_supported_cpuid(&host);
   if (rc == 0) {
     size_t bytes = sizeof(*host) + host->nent * sizeof(host->entries[0]);
