@@ -37,6 +37,7 @@ int vmm_mem_map(vmm_vm_t *vm, uint64_t gpa, uint64_t size, void *hva,
     return vmm__error(VMM_ENOTSUP, "vmm_mem_map: backend %s has no "
                       "read-only memory", vm->ops->name);
 
+  int rc = 0;
   vmm_mem_region_t *r = calloc(1, sizeof(*r));
   if (!r)
     return vmm__error(VMM_ENOMEM, "out of memory for a region");
@@ -60,14 +61,14 @@ int vmm_mem_map(vmm_vm_t *vm, uint64_t gpa, uint64_t size, void *hva,
   if (flags & VMM_MEM_DIRTY_LOG) {
     r->slot.dirty = calloc(1, bitmap_bytes(size));
     if (!r->slot.dirty) {
-      vmm__error(VMM_ENOMEM, "out of memory for a dirty bitmap");
+      rc = vmm__error(VMM_ENOMEM, "out of memory for a dirty bitmap");
       goto fail_mem;
     }
   }
 
   pthread_rwlock_wrlock(&vm->lock);
   r->slot.slot = vmm__memmap_free_slot(&vm->mem);
-  int rc = vmm__memmap_insert(&vm->mem, &r->slot);
+  rc = vmm__memmap_insert(&vm->mem, &r->slot);
   if (rc == 0) {
     rc = vm->ops->mem_set(vm->bvm, r->slot.slot, gpa, size, hva, flags);
     if (rc < 0)
@@ -89,7 +90,7 @@ fail_mem:
     munmap(hva, size);
   free(r->slot.dirty);
   free(r);
-  return rc < 0 ? rc : VMM_ENOMEM;
+  return rc;
 }
 
 void vmm__region_free(vmm_mem_region_t *r) {
