@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# scripts/setup.sh — install what building and testing libvmm needs (Debian 12).
+#
+# Idempotent and non-interactive: when every package is already installed it
+# does nothing (and needs no root); otherwise it runs apt-get update and
+# apt-get install as root, through sudo when not root.
+set -euo pipefail
+
+packages=(
+  meson ninja-build pkg-config   # build system; pkg-config finds the deps
+  gcc g++ libc6-dev linux-libc-dev   # compiler (g++: C++ header check), <linux/kvm.h>
+  binutils                       # ld, nm, readelf (ABI tests)
+  python3                        # meson, the ABI test scripts
+  libuv1-dev libcjson-dev        # event loop, JSON configuration
+  libcunit1-dev                  # unit tests
+)
+
+if ! command -v dpkg-query >/dev/null || ! command -v apt-get >/dev/null; then
+  echo "setup.sh: this script installs Debian packages with apt-get; on another" >&2
+  echo "system install the equivalents of: ${packages[*]}" >&2
+  exit 1
+fi
+
+missing=()
+for p in "${packages[@]}"; do
+  status=$(dpkg-query -W -f='${db:Status-Status}' "$p" 2>/dev/null || true)
+  [ "$status" = installed ] || missing+=("$p")
+done
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "setup.sh: all ${#packages[@]} packages are already installed"
+  exit 0
+fi
+
+if [ "$(id -u)" -eq 0 ]; then
+  as_root=()
+elif command -v sudo >/dev/null; then
+  as_root=(sudo)
+else
+  echo "setup.sh: missing packages: ${missing[*]}" >&2
+  echo "setup.sh: run this script as root (sudo is not installed)" >&2
+  exit 1
+fi
+
+echo "setup.sh: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+apt_opts=(-y -q -o Dpkg::Use-Pty=0 -o APT::Install-Recommends=false)
+"${as_root[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -q
+"${as_root[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install "${apt_opts[@]}" "${missing[@]}"
+echo "setup.sh: done"

@@ -1,0 +1,92 @@
+#!/usr/bin/env python3
+"""tests/abi/check-doc-samples.py — the C samples in the docs build.
+
+Every block fenced exactly as ```c in the given Markdown files is a whole
+translation unit: it is compiled against the public headers with warnings
+as errors and, when it defines main(), linked against the built libvmm.
+Fragments that are not meant to compile use a plain ``` fence.
+
+usage: check-doc-samples.py --lib BUILD/libvmm.so -I DIR... DOC.md...
+env:   CC_CMD (default: cc), EXTRA_CFLAGS (the build's sanitizer flags)
+"""
+
+import argparse
+import os
+import re
+import shlex
+import subprocess
+import sys
+import tempfile
+
+FLAGS = ["-std=c11", "-pedantic", "-Wall", "-Wextra", "-Werror",
+         "-D_POSIX_C_SOURCE=200809L"]
+
+
+def blocks(path):
+    """(line number, code) of each ```c block."""
+    out, cur, start = [], None, 0
+    with open(path, encoding="utf-8") as f:
+        for n, line in enumerate(f, 1):
+            if cur is None and re.match(r"^```c\s*$", line):
+                cur, start = [], n + 1
+            elif cur is not None and line.startswith("```"):
+                out.append((start, "".join(cur)))
+                cur = None
+            elif cur is not None:
+                cur.append(line)
+    if cur is not None:
+        print(f"FAIL: {path}:{start}: unterminated ```c block", file=sys.stderr)
+        out.append((start, None))
+    return out
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--lib", required=True)
+    ap.add_argument("-I", dest="incs", action="append", default=[])
+    ap.add_argument("docs", nargs="+")
+    args = ap.parse_args()
+    cc = shlex.split(os.environ.get("CC_CMD") or "cc")
+    extra = shlex.split(os.environ.get("EXTRA_CFLAGS", ""))
+    incs = ["-I" + d for d in args.incs]
+
+    bad = total = 0
+    with tempfile.TemporaryDirectory(prefix="libvmm-abi-docs.") as tmp:
+        for doc in args.docs:
+            for line, code in blocks(doc):
+                where = f"{os.path.relpath(doc)}:{line}"
+                if code is None:
+                    bad += 1
+                    continue
+                total += 1
+                src = os.path.join(tmp, f"sample{total}.c")
+                with open(src, "w", encoding="utf-8") as f:
+                    f.write(f'#line {line} "{where.split(":")[0]}"\n{code}')
+                if re.search(r"\bint\s+main\s*\(", code):
+                    cmd = cc + FLAGS + extra + incs + [
+                        src, "-o", src[:-2], args.lib, "-lpthread"]
+                    what = "compiles and links"
+                else:
+                    cmd = cc + FLAGS + extra + incs + ["-fsyntax-only", src]
+                    what = "compiles"
+                r = subprocess.run(cmd, capture_output=True, text=True)
+                if r.returncode:
+                    bad += 1
+                    print(f"FAIL: the sample at {where} does not build:\n"
+                          f"  {' '.join(cmd)}\n{r.stdout}{r.stderr}",
+                          file=sys.stderr)
+                else:
+                    print(f"ok: {where} {what}")
+    if total == 0:
+        print("FAIL: no ```c samples found in " + ", ".join(args.docs),
+              file=sys.stderr)
+        return 1
+    if bad:
+        print(f"{bad} of {total} doc sample(s) do not build", file=sys.stderr)
+        return 1
+    print(f"ok: all {total} doc sample(s) build against the public headers")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
