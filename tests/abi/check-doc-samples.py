@@ -27,9 +27,9 @@ def blocks(path):
     out, cur, start = [], None, 0
     with open(path, encoding="utf-8") as f:
         for n, line in enumerate(f, 1):
-            if cur is None and re.match(r"^```c\s*$", line):
+            if cur is None and re.match(r"^\s*```c\s*$", line):
                 cur, start = [], n + 1
-            elif cur is not None and line.startswith("```"):
+            elif cur is not None and line.lstrip().startswith("```"):
                 out.append((start, "".join(cur)))
                 cur = None
             elif cur is not None:
