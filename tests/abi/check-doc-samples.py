@@ -6,7 +6,7 @@ translation unit: it is compiled against the public headers with warnings
 as errors and, when it defines main(), linked against the built libvmm.
 Fragments that are not meant to compile use a plain ``` fence.
 
-usage: check-doc-samples.py --lib BUILD/libvmm.so -I DIR... DOC.md...
+usage: check-doc-samples.py --lib BUILD/libvmm.so [--root SRC] -I DIR... DOC.md...
 env:   CC_CMD (default: cc), EXTRA_CFLAGS (the build's sanitizer flags)
 """
 
@@ -44,6 +44,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--lib", required=True)
     ap.add_argument("-I", dest="incs", action="append", default=[])
+    ap.add_argument("--root", default=".", help="show paths relative to it")
     ap.add_argument("docs", nargs="+")
     args = ap.parse_args()
     cc = shlex.split(os.environ.get("CC_CMD") or "cc")
@@ -54,7 +55,7 @@ def main():
     with tempfile.TemporaryDirectory(prefix="libvmm-abi-docs.") as tmp:
         for doc in args.docs:
             for line, code in blocks(doc):
-                where = f"{os.path.relpath(doc)}:{line}"
+                where = f"{os.path.relpath(doc, args.root)}:{line}"
                 if code is None:
                     bad += 1
                     continue

@@ -87,7 +87,8 @@ stray=$(tr -s '\\ ' '\n' <"$tmp/deps" | grep '/libvmm/' | grep -v "^$dest/" || t
 [ -z "$stray" ] || die "the program used libvmm headers from outside the DESTDIR: $stray"
 
 # 5. Run it against the installed library.
-export LD_LIBRARY_PATH=$libdir${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
+# Only the DESTDIR: meson test points LD_LIBRARY_PATH at the build tree.
+export LD_LIBRARY_PATH=$libdir
 if command -v ldd >/dev/null; then
   resolved=$(ldd "$prog" | sed -n 's/^[[:space:]]*libvmm\.so[^ ]* => \([^ ]*\).*/\1/p')
   case $resolved in
