@@ -150,7 +150,7 @@ struct raw_path {
 static int raw_setup(struct raw_path *p, const uint8_t *image) {
   if (raw_kvm_open(&p->kvm) < 0)
     return -1;
-  if (raw_vm_create(&p->kvm, BENCH_GUEST_RAM, &p->vm) < 0)
+  if (raw_vm_setup(&p->kvm, BENCH_GUEST_RAM, &p->vm) < 0)
     return -1;
   memcpy(p->vm.mem, image, BENCH_IMAGE_SIZE);
   return 0;

@@ -31,46 +31,65 @@ int raw_kvm_open(struct raw_kvm *kvm) {
     return -1;
   }
   kvm->run_size = (size_t)size;
-  return 0;
+  /* KVM_GET_SUPPORTED_CPUID fails with E2BIG until the buffer is big
+   * enough. */
+  kvm->cpuid = NULL;
+  for (uint32_t n = 64; n <= 4096; n *= 2) {
+    struct kvm_cpuid2 *c =
+        calloc(1, sizeof(*c) + n * sizeof(struct kvm_cpuid_entry2));
+    if (!c)
+      break;
+    c->nent = n;
+    if (ioctl(kvm->fd, KVM_GET_SUPPORTED_CPUID, c) == 0) {
+      kvm->cpuid = c;
+      return 0;
+    }
+    free(c);
+    if (errno != E2BIG)
+      break;
+  }
+  fail("KVM_GET_SUPPORTED_CPUID");
+  close(kvm->fd);
+  kvm->fd = -1;
+  return -1;
 }
 
 void raw_kvm_close(struct raw_kvm *kvm) {
   if (kvm->fd >= 0)
     close(kvm->fd);
   kvm->fd = -1;
+  free(kvm->cpuid);
+  kvm->cpuid = NULL;
 }
 
-/* KVM_GET_SUPPORTED_CPUID wants a buffer big enough; grow until it is. */
-static int set_host_cpuid(struct raw_kvm *kvm, struct raw_vm *vm) {
-  struct {
-    struct kvm_cpuid2 head;
-    struct kvm_cpuid_entry2 entries[256];
-  } buf;
-  memset(&buf.head, 0, sizeof(buf.head));
-  buf.head.nent = 256;
-  if (ioctl(kvm->fd, KVM_GET_SUPPORTED_CPUID, &buf) < 0)
-    return fail("KVM_GET_SUPPORTED_CPUID");
-  if (ioctl(vm->vcpu_fd, KVM_SET_CPUID2, &buf) < 0)
-    return fail("KVM_SET_CPUID2");
-  return 0;
-}
-
-int raw_vm_create(struct raw_kvm *kvm, size_t mem_size, struct raw_vm *vm) {
+int raw_vm_create(struct raw_kvm *kvm, struct raw_vm *vm) {
   memset(vm, 0, sizeof(*vm));
   vm->fd = vm->vcpu_fd = -1;
-  vm->mem = vm->run = MAP_FAILED;
   vm->fd = ioctl(kvm->fd, KVM_CREATE_VM, 0);
   if (vm->fd < 0) {
     fail("KVM_CREATE_VM");
     goto out;
   }
-  vm->mem_size = mem_size;
+  /* Three pages just below the 4 GiB BIOS area, as most VMMs put them. */
+  if (ioctl(vm->fd, KVM_SET_TSS_ADDR, 0xfffbd000ul) < 0) {
+    fail("KVM_SET_TSS_ADDR");
+    goto out;
+  }
+  return 0;
+out:
+  raw_vm_destroy(vm);
+  return -1;
+}
+
+int raw_mem_map(struct raw_vm *vm, size_t mem_size) {
   vm->mem = mmap(NULL, mem_size, PROT_READ | PROT_WRITE,
                  MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
   if (vm->mem == MAP_FAILED) {
+    vm->mem = NULL;
     fail("mmap guest memory");
     goto out;
   }
+  vm->mem_size = mem_size;
   struct kvm_userspace_memory_region region = {
       .slot = 0,
       .flags = 0,
@@ -82,39 +101,55 @@ int raw_vm_create(struct raw_kvm *kvm, size_t mem_size, struct raw_vm *vm) {
     fail("KVM_SET_USER_MEMORY_REGION");
     goto out;
   }
-  vm->vcpu_fd = ioctl(vm->fd, KVM_CREATE_VCPU, 0);
-  if (vm->vcpu_fd < 0) {
-    fail("KVM_CREATE_VCPU");
-    goto out;
-  }
-  vm->run_size = kvm->run_size;
-  vm->run = mmap(NULL, vm->run_size, PROT_READ | PROT_WRITE, MAP_SHARED,
-                 vm->vcpu_fd, 0);
-  if (vm->run == MAP_FAILED) {
-    fail("mmap kvm_run");
-    goto out;
-  }
-  if (set_host_cpuid(kvm, vm) < 0)
-    goto out;
   return 0;
 out:
   raw_vm_destroy(vm);
   return -1;
 }
 
+int raw_vcpu_create(struct raw_kvm *kvm, struct raw_vm *vm) {
+  vm->vcpu_fd = ioctl(vm->fd, KVM_CREATE_VCPU, 0);
+  if (vm->vcpu_fd < 0) {
+    fail("KVM_CREATE_VCPU");
+    goto out;
+  }
+  vm->run = mmap(NULL, kvm->run_size, PROT_READ | PROT_WRITE, MAP_SHARED,
+                 vm->vcpu_fd, 0);
+  if (vm->run == MAP_FAILED) {
+    vm->run = NULL;
+    fail("mmap kvm_run");
+    goto out;
+  }
+  vm->run_size = kvm->run_size;
+  if (ioctl(vm->vcpu_fd, KVM_SET_CPUID2, kvm->cpuid) < 0) {
+    fail("KVM_SET_CPUID2");
+    goto out;
+  }
+  return 0;
+out:
+  raw_vm_destroy(vm);
+  return -1;
+}
+
+int raw_vm_setup(struct raw_kvm *kvm, size_t mem_size, struct raw_vm *vm) {
+  if (raw_vm_create(kvm, vm) < 0 || raw_mem_map(vm, mem_size) < 0 ||
+      raw_vcpu_create(kvm, vm) < 0)
+    return -1;
+  return 0;
+}
+
 void raw_vm_destroy(struct raw_vm *vm) {
-  if (vm->run != MAP_FAILED && vm->run)
+  if (vm->run)
     munmap(vm->run, vm->run_size);
   if (vm->vcpu_fd >= 0)
     close(vm->vcpu_fd);
   if (vm->fd >= 0)
     close(vm->fd);
-  if (vm->mem != MAP_FAILED && vm->mem)
+  if (vm->mem)
     munmap(vm->mem, vm->mem_size);
   memset(vm, 0, sizeof(*vm));
   vm->fd = vm->vcpu_fd = -1;
 }
-
 static void seg_from_kvm(vmm_segment_t *d, const struct kvm_segment *s) {
   memset(d, 0, sizeof(*d));
   d->base = s->base;

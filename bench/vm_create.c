@@ -1,6 +1,7 @@
 /* bench/vm_create.c — cost of bringing a VM to its first exit: libvmm vs raw KVM. */
 #include <errno.h>
 #include <getopt.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -42,43 +43,68 @@ static int lib_fail(const char *what, int rc) {
   return -1;
 }
 
-/* One libvmm iteration; `create_ns` up to the first exit, `destroy_ns`
- * for vmm_vm_destroy(). */
-static int lib_iteration(double *create_ns, double *destroy_ns) {
+/* The steps of one iteration, timed separately on both paths. */
+enum step { S_VM, S_MEM, S_VCPU, S_LOAD, S_REGS, S_RUN, S_DESTROY, S_COUNT };
+static const char *const step_names[S_COUNT] = {
+    "VM", "64 MiB RAM", "vCPU", "load code", "registers", "run to exit",
+    "destroy",
+};
+static const char *const step_lib[S_COUNT] = {
+    "vmm_vm_create", "vmm_mem_map", "vmm_vcpu_create", "vmm_load_flat",
+    "vmm_vcpu_setup_real_mode", "vmm_vcpu_run", "vmm_vm_destroy",
+};
+static const char *const step_raw[S_COUNT] = {
+    "KVM_CREATE_VM, KVM_SET_TSS_ADDR",
+    "mmap, KVM_SET_USER_MEMORY_REGION",
+    "KVM_CREATE_VCPU, mmap run, KVM_SET_CPUID2",
+    "memcpy",
+    "KVM_GET_SREGS, KVM_SET_SREGS, KVM_SET_REGS",
+    "KVM_RUN",
+    "munmap run, close vCPU, close VM, munmap RAM",
+};
+
+/* One libvmm iteration; t[i] is the clock when step i ends, t[S_COUNT]
+ * when the iteration starts. */
+static int lib_iteration(uint64_t t[S_COUNT + 1]) {
   vmm_vm_t *vm = NULL;
   vmm_vcpu_t *vcpu;
   vmm_exit_t exit;
   vmm_vm_config_t cfg = VMM_VM_CONFIG_INIT;
   cfg.backend = "kvm";
   int ok = -1;
-  uint64_t t0 = bench_now_ns();
+  t[S_COUNT] = bench_now_ns();
   int rc = vmm_vm_create(&cfg, &vm);
+  t[S_VM] = bench_now_ns();
   if (rc < 0) {
     lib_fail("vmm_vm_create", rc);
     goto out;
   }
   rc = vmm_mem_map(vm, 0, RAM_SIZE, NULL, 0, NULL);
+  t[S_MEM] = bench_now_ns();
   if (rc < 0) {
     lib_fail("vmm_mem_map", rc);
     goto out;
   }
   rc = vmm_vcpu_create(vm, 0, &vcpu);
+  t[S_VCPU] = bench_now_ns();
   if (rc < 0) {
     lib_fail("vmm_vcpu_create", rc);
     goto out;
   }
   rc = vmm_load_flat(vm, guest_code, sizeof(guest_code), CODE_GPA);
+  t[S_LOAD] = bench_now_ns();
   if (rc < 0) {
     lib_fail("vmm_load_flat", rc);
     goto out;
   }
   rc = vmm_vcpu_setup_real_mode(vcpu, 0, CODE_GPA, STACK_SP);
+  t[S_REGS] = bench_now_ns();
   if (rc < 0) {
     lib_fail("vmm_vcpu_setup_real_mode", rc);
     goto out;
   }
   rc = vmm_vcpu_run(vcpu, &exit);
-  uint64_t t1 = bench_now_ns();
+  t[S_RUN] = bench_now_ns();
   if (rc < 0) {
     lib_fail("vmm_vcpu_run", rc);
     goto out;
@@ -90,13 +116,11 @@ static int lib_iteration(double *create_ns, double *destroy_ns) {
   }
   rc = vmm_vm_destroy(vm);
   vm = NULL;
-  uint64_t t2 = bench_now_ns();
+  t[S_DESTROY] = bench_now_ns();
   if (rc < 0) {
     lib_fail("vmm_vm_destroy", rc);
     goto out;
   }
-  *create_ns = (double)(t1 - t0);
-  *destroy_ns = (double)(t2 - t1);
   ok = 0;
 out:
   vmm_vm_destroy(vm);
@@ -104,7 +128,8 @@ out:
 }
 
 /* What vmm_vcpu_setup_real_mode() documents: CS:IP = 0:ip, SS:SP = 0:sp,
- * the other segments 0, 64 KiB limits, interrupts off. */
+ * the other segments 0, 64 KiB limits, interrupts off, paging and
+ * protection off. */
 static void real_mode_sregs(vmm_sregs_t *s) {
   vmm_segment_t *segs[] = {&s->cs, &s->ds, &s->es, &s->fs, &s->gs, &s->ss};
   for (size_t i = 0; i < sizeof(segs) / sizeof(segs[0]); i++) {
@@ -115,20 +140,27 @@ static void real_mode_sregs(vmm_sregs_t *s) {
     seg->present = 1;
     seg->s = 1;
   }
-  s->cr0 &= ~(VMM_X86_CR0_PE | VMM_X86_CR0_PG);
+  s->cr0 = VMM_X86_CR0_ET;
+  s->cr3 = s->cr4 = 0;
   s->efer = 0;
 }
 
-static int raw_iteration(struct raw_kvm *kvm, double *create_ns,
-                         double *destroy_ns) {
+static int raw_iteration(struct raw_kvm *kvm, uint64_t t[S_COUNT + 1]) {
   struct raw_vm vm;
   vmm_sregs_t sregs;
   vmm_regs_t regs;
-  int ok = -1;
-  uint64_t t0 = bench_now_ns();
-  if (raw_vm_create(kvm, RAM_SIZE, &vm) < 0)
+  t[S_COUNT] = bench_now_ns();
+  if (raw_vm_create(kvm, &vm) < 0)
     return -1;
+  t[S_VM] = bench_now_ns();
+  if (raw_mem_map(&vm, RAM_SIZE) < 0)
+    return -1;
+  t[S_MEM] = bench_now_ns();
+  if (raw_vcpu_create(kvm, &vm) < 0)
+    return -1;
+  t[S_VCPU] = bench_now_ns();
   memcpy((uint8_t *)vm.mem + CODE_GPA, guest_code, sizeof(guest_code));
+  t[S_LOAD] = bench_now_ns();
   if (raw_get_sregs(&vm, &sregs) < 0)
     goto out;
   real_mode_sregs(&sregs);
@@ -140,33 +172,59 @@ static int raw_iteration(struct raw_kvm *kvm, double *create_ns,
   regs.rflags = VMM_X86_RFLAGS_FIXED;
   if (raw_set_regs(&vm, &regs) < 0)
     goto out;
+  t[S_REGS] = bench_now_ns();
   while (ioctl(vm.vcpu_fd, KVM_RUN, 0) < 0) {
     if (errno != EINTR && errno != EAGAIN) {
       perror(PROG ": raw: KVM_RUN");
       goto out;
     }
   }
-  uint64_t t1 = bench_now_ns();
-  if (vm.run->exit_reason != KVM_EXIT_IO || vm.run->io.port != FIRST_PORT) {
+  /* Looking at the exit is part of the step, as in vmm_vcpu_run(): the
+   * first access to the run area page-faults it in (~3 us here). */
+  bool io_exit =
+      vm.run->exit_reason == KVM_EXIT_IO && vm.run->io.port == FIRST_PORT;
+  t[S_RUN] = bench_now_ns();
+  if (!io_exit) {
     fprintf(stderr, PROG ": raw: unexpected first exit: reason %u\n",
             vm.run->exit_reason);
     goto out;
   }
   raw_vm_destroy(&vm);
-  uint64_t t2 = bench_now_ns();
-  *create_ns = (double)(t1 - t0);
-  *destroy_ns = (double)(t2 - t1);
+  t[S_DESTROY] = bench_now_ns();
   return 0;
 out:
   raw_vm_destroy(&vm);
-  return ok;
+  return -1;
 }
 
-static void summary(const char *name, double *v, size_t n, double *median) {
-  double lo = bench_min(v, n), hi = bench_max(v, n);
-  *median = bench_median(v, n);
-  printf("%-22s median %9.1f us  min %9.1f  max %9.1f\n", name,
-         *median / 1000, lo / 1000, hi / 1000);
+/* Per path: step durations [step][iteration] and create..exit totals. */
+struct samples {
+  double *step[S_COUNT];
+  double *total;
+};
+
+static int samples_alloc(struct samples *s, size_t n) {
+  int ok = 0;
+  for (int i = 0; i < S_COUNT; i++)
+    ok |= !(s->step[i] = calloc(n, sizeof(double)));
+  ok |= !(s->total = calloc(n, sizeof(double)));
+  return ok ? -1 : 0;
+}
+
+static void samples_free(struct samples *s) {
+  for (int i = 0; i < S_COUNT; i++)
+    free(s->step[i]);
+  free(s->total);
+}
+
+static void samples_put(struct samples *s, size_t i,
+                        const uint64_t t[S_COUNT + 1]) {
+  uint64_t prev = t[S_COUNT];
+  for (int k = 0; k < S_COUNT; k++) {
+    s->step[k][i] = (double)(t[k] - prev);
+    prev = t[k];
+  }
+  s->total[i] = (double)(t[S_RUN] - t[S_COUNT]);
 }
 
 int main(int argc, char **argv) {
@@ -207,42 +265,51 @@ int main(int argc, char **argv) {
   if (raw_kvm_open(&kvm) < 0)
     return 1;
 
-  double *lib_create = calloc(iters, sizeof(double));
-  double *lib_destroy = calloc(iters, sizeof(double));
-  double *raw_create = calloc(iters, sizeof(double));
-  double *raw_destroy = calloc(iters, sizeof(double));
+  struct samples lib = {0}, raw = {0};
   int status = 1;
-  if (!lib_create || !lib_destroy || !raw_create || !raw_destroy) {
+  if (samples_alloc(&lib, iters) < 0 || samples_alloc(&raw, iters) < 0) {
     fprintf(stderr, PROG ": out of memory\n");
     goto out;
   }
 
   /* Warm up both paths (first-use costs in the kernel and the library). */
-  for (int i = 0; i < 2; i++) {
-    double x, y;
-    if (lib_iteration(&x, &y) < 0 || raw_iteration(&kvm, &x, &y) < 0)
+  uint64_t t[S_COUNT + 1];
+  for (int i = 0; i < 2; i++)
+    if (lib_iteration(t) < 0 || raw_iteration(&kvm, t) < 0)
       goto out;
-  }
   for (unsigned long i = 0; i < iters; i++) {
-    int r;
-    if (i % 2 == 0) {
-      r = lib_iteration(&lib_create[i], &lib_destroy[i]);
-      if (r == 0)
-        r = raw_iteration(&kvm, &raw_create[i], &raw_destroy[i]);
-    } else {
-      r = raw_iteration(&kvm, &raw_create[i], &raw_destroy[i]);
-      if (r == 0)
-        r = lib_iteration(&lib_create[i], &lib_destroy[i]);
+    /* Alternate which path goes first so that drift hits both alike. */
+    for (int k = 0; k < 2; k++) {
+      if ((k == 0) == (i % 2 == 0)) {
+        if (lib_iteration(t) < 0)
+          goto out;
+        samples_put(&lib, i, t);
+      } else {
+        if (raw_iteration(&kvm, t) < 0)
+          goto out;
+        samples_put(&raw, i, t);
+      }
     }
-    if (r < 0)
-      goto out;
   }
-  double lc, ld, rcr, rd;
-  printf(PROG ": %lu iterations per path, 64 MiB RAM, 1 vCPU\n", iters);
-  summary("libvmm create..exit", lib_create, iters, &lc);
-  summary("raw    create..exit", raw_create, iters, &rcr);
-  summary("libvmm destroy", lib_destroy, iters, &ld);
-  summary("raw    destroy", raw_destroy, iters, &rd);
+
+  printf(PROG ": %lu iterations per path, 64 MiB RAM, 1 vCPU; medians in "
+         "us\n", iters);
+  printf("%-12s %9s %9s  %-26s %s\n", "step", "libvmm", "raw",
+         "libvmm call", "raw calls");
+  for (int k = 0; k < S_COUNT; k++) {
+    double lm = bench_median(lib.step[k], iters);
+    double rm = bench_median(raw.step[k], iters);
+    printf("%-12s %9.1f %9.1f  %-26s %s\n", step_names[k], lm / 1000,
+           rm / 1000, step_lib[k], step_raw[k]);
+  }
+  double lmin = bench_min(lib.total, iters), rmin = bench_min(raw.total, iters);
+  double lmax = bench_max(lib.total, iters), rmax = bench_max(raw.total, iters);
+  double lc = bench_median(lib.total, iters);
+  double rcr = bench_median(raw.total, iters);
+  printf("create..exit: libvmm min %.1f max %.1f, raw min %.1f max %.1f us\n",
+         lmin / 1000, lmax / 1000, rmin / 1000, rmax / 1000);
+  double ld = bench_median(lib.step[S_DESTROY], iters);
+  double rd = bench_median(raw.step[S_DESTROY], iters);
   printf("vm_destroy ratio=%.3f libvmm_us=%.1f raw_us=%.1f\n", ld / rd,
          ld / 1000, rd / 1000);
   printf("vm_create ratio=%.3f libvmm_us=%.1f raw_us=%.1f\n", lc / rcr,
@@ -250,9 +317,7 @@ int main(int argc, char **argv) {
   status = 0;
 out:
   raw_kvm_close(&kvm);
-  free(lib_create);
-  free(lib_destroy);
-  free(raw_create);
-  free(raw_destroy);
+  samples_free(&lib);
+  samples_free(&raw);
   return status;
 }
