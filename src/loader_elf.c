@@ -41,14 +41,22 @@ struct elf_segment {
   uint64_t offset, paddr, filesz, memsz;
 };
 
-static const char *type_name(uint16_t type) {
+/* What a rejected e_type is, and what to do about it, for the message:
+ * "e_type 3 (ET_DYN) is not ET_EXEC (2): position-independent ...". */
+static void type_text(uint16_t type, const char **name, const char **hint) {
+  *name = *hint = "";
   switch (type) {
-  case ET_NONE: return " (ET_NONE)";
-  case ET_REL: return " (ET_REL, an object file: link it first)";
-  case ET_DYN: return " (ET_DYN: position-independent images need "
-                      "relocation, which this loader does not do)";
-  case ET_CORE: return " (ET_CORE)";
-  default: return "";
+  case ET_NONE: *name = " (ET_NONE)"; break;
+  case ET_REL:
+    *name = " (ET_REL)";
+    *hint = ": an object file, link it first";
+    break;
+  case ET_DYN:
+    *name = " (ET_DYN)";
+    *hint = ": position-independent images need relocation, which this "
+            "loader does not do";
+    break;
+  case ET_CORE: *name = " (ET_CORE)"; *hint = ": a core dump"; break;
   }
 }
 
@@ -86,9 +94,12 @@ static int parse_header(const uint8_t *img, size_t len, struct elf_header *h) {
   uint16_t type = rd16(img + offsetof(Elf64_Ehdr, e_type));
   uint16_t machine = rd16(img + offsetof(Elf64_Ehdr, e_machine));
   uint32_t version = rd32(img + offsetof(Elf64_Ehdr, e_version));
-  if (type != ET_EXEC)
-    return vmm__error(VMM_ENOEXEC, "e_type %u%s is not ET_EXEC (2)", type,
-                      type_name(type));
+  if (type != ET_EXEC) {
+    const char *name, *hint;
+    type_text(type, &name, &hint);
+    return vmm__error(VMM_ENOEXEC, "e_type %u%s is not ET_EXEC (2)%s", type,
+                      name, hint);
+  }
   /* ELF32 may be EM_X86_64 too: that is the x32 ABI, and some boot images
    * are linked as elf32-x86-64. An ELF64 i386 image does not exist. */
   if (machine != EM_X86_64 && (machine != EM_386 || h->is64))
