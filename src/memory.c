@@ -74,8 +74,15 @@ int vmm_mem_map(vmm_vm_t *vm, uint64_t gpa, uint64_t size, void *hva,
     if (rc < 0)
       vmm__memmap_remove(&vm->mem, &r->slot);
   }
-  if (rc == 0)
+  if (rc == 0) {
     rc = vmm__handle_add(r, VMM__H_REGION);
+    if (rc < 0) {
+      /* Undo both steps: the region must not outlive its memory. */
+      vm->ops->mem_set(vm->bvm, r->slot.slot, gpa, 0, NULL, 0);
+      vmm__memmap_remove(&vm->mem, &r->slot);
+      vmm__error(rc, "out of memory for the handle registry");
+    }
+  }
   pthread_rwlock_unlock(&vm->lock);
   if (rc < 0) {
     vmm__error_prefix(rc, "vmm_mem_map");
