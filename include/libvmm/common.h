@@ -64,9 +64,11 @@ VMM_EXPORT const char *vmm_strerror(int code);
 /* Symbolic name of an error code ("VMM_EINVAL"). Never NULL. */
 VMM_EXPORT const char *vmm_err_name(int code);
 /*
- * The detailed message of the last error raised on the calling thread, e.g.
- * "vmm_mem_map: region [0x1000, 0x3000) overlaps [0x2000, 0x4000)".
- * Valid until the next libvmm call on this thread; "" when there is none.
+ * The detailed message of the most recent failure on the calling thread,
+ * e.g. "vmm_mem_map: region [0x1000, 0x3000) overlaps [0x2000, 0x4000)".
+ * Successful calls leave it unchanged, so read it right after a call
+ * returned an error; "" when nothing has failed on this thread yet. The
+ * string belongs to the thread and is overwritten by its next failure.
  */
 VMM_EXPORT const char *vmm_last_error(void);
 
