@@ -37,8 +37,8 @@ static void usage(FILE *f) {
           "Times EXITS port-I/O exits of the same ring-3 guest loop through\n"
           "libvmm (vmm_vcpu_run with a counting PIO handler) and through a\n"
           "raw KVM_RUN loop, alternating, R rounds each; prints ns per exit.\n"
-          "  -n, --exits N    exits per round (default 20000)\n"
-          "  -r, --rounds R   rounds per path (default 9)\n"
+          "  -n, --exits N    exits per round (default 10000)\n"
+          "  -r, --rounds R   rounds per path (default 15)\n"
           "  --ring 3|0       privilege level of the loop (default 3: runs\n"
           "                   natively where guest ring 0 is emulated)\n");
 }
@@ -208,7 +208,7 @@ static double raw_round(struct raw_path *p, uint64_t n) {
 /* ---- driver -------------------------------------------------------------- */
 
 int main(int argc, char **argv) {
-  unsigned long n = 20000, rounds = 9;
+  unsigned long n = 10000, rounds = 15;
   static const struct option opts[] = {
       {"exits", required_argument, NULL, 'n'},
       {"rounds", required_argument, NULL, 'r'},
