@@ -1,0 +1,20 @@
+/* tests/integration/suites.h — the test tables of the conformance suite. */
+#ifndef TEST_SUITES_H
+#define TEST_SUITES_H
+
+struct test_def {
+  const char *name;
+  void (*fn)(void);
+};
+
+/* Real guests (guests_test.c). */
+extern const struct test_def guest_tests[];
+/* vCPU state round trips (state_test.c). */
+extern const struct test_def state_tests[];
+/* Memory regions and guest-memory access (memory_test.c). */
+extern const struct test_def memory_tests[];
+/* Handler registration and bad input (api_test.c). */
+extern const struct test_def io_tests[];
+extern const struct test_def misuse_tests[];
+
+#endif
