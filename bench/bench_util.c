@@ -63,6 +63,11 @@ void bench_require_kvm(const char *prog) {
     exit(BENCH_EXIT_SKIP);
   }
   int api = ioctl(kvm, KVM_GET_API_VERSION, 0);
+  if (api < 0) {
+    printf("%s: SKIP: /dev/kvm does not answer KVM_GET_API_VERSION: %s\n",
+           prog, strerror(errno));
+    exit(BENCH_EXIT_SKIP);
+  }
   if (api != KVM_API_VERSION) {
     printf("%s: SKIP: /dev/kvm API version %d, want %d\n", prog, api,
            KVM_API_VERSION);

@@ -34,7 +34,7 @@ static void usage(FILE *f) {
           "Times VM + 64 MiB RAM + 1 vCPU + run to the first exit, through\n"
           "libvmm and through raw KVM ioctls, alternating; destroys all of\n"
           "it after each iteration. Prints medians in microseconds.\n"
-          "  -n, --iterations N   iterations per path (default 50)\n");
+          "  -n, --iterations N   iterations per path (default 100)\n");
 }
 
 static int lib_fail(const char *what, int rc) {
@@ -228,7 +228,7 @@ static void samples_put(struct samples *s, size_t i,
 }
 
 int main(int argc, char **argv) {
-  unsigned long iters = 50;
+  unsigned long iters = 100;
   static const struct option opts[] = {
       {"iterations", required_argument, NULL, 'n'},
       {"help", no_argument, NULL, 'h'},
