@@ -98,6 +98,19 @@ static void test_pmode(void) {
       EXPECT_OK(vmm_vcpu_set_regs(t.vcpu, &r));
     }
     EXPECT_OK(vmm_hypercall_register(t.vm, HC_ADD, hc_add, &hc));
+    /* guest_pre_main: the argument registers hold only the poison above
+     * their zero low halves. */
+    if (RUN_EXPECT(&t, VMM_EXIT_HYPERCALL)) {
+      const uint64_t *a = t.exit.u.hypercall.args;
+      EXPECT_EQ(t.exit.u.hypercall.nr, HC_ECHO_EXIT);
+      EXPECT_TRUE_KNOWN_BUG(!a[0] && !a[1] && !a[2] && !a[3] && !a[4],
+                   "hypercall-args-32bit",
+                   "32-bit hypercall args not cut to their low halves: "
+                   "%llx %llx %llx %llx %llx",
+                   (unsigned long long)a[0], (unsigned long long)a[1],
+                   (unsigned long long)a[2], (unsigned long long)a[3],
+                   (unsigned long long)a[4]);
+    }
     if (RUN_UCALL(&t, UCALL_SYNC)) {
       EXPECT_EQ(t.uc.args[0], 0x10f); /* 0x100 + 1+2+3+4+5 */
       EXPECT_EQ(t.uc.args[1], 4);     /* sizeof(void *): really 32-bit */

@@ -190,7 +190,9 @@ static void test_fpu_roundtrip(void) {
       !EXPECT_OK(vmm_vcpu_get_fpu(t.vcpu, &b)))
     goto out;
   EXPECT_EQ(b.fcw, a.fcw);
-  EXPECT_EQ(b.mxcsr, a.mxcsr);
+  /* Linux's KVM_GET_FPU / KVM_SET_FPU ignore MXCSR, so a backend that
+   * relies on them loses it (KVM_GET/SET_XSAVE carry it). */
+  EXPECT_EQ_KNOWN_BUG(b.mxcsr, a.mxcsr, "kvm-fpu-mxcsr");
   EXPECT_TRUE(memcmp(a.xmm, b.xmm, sizeof(a.xmm)) == 0);
   bool fpr_ok = true;
   for (int i = 0; i < 8; i++)
@@ -212,8 +214,9 @@ static void test_msrs_roundtrip(void) {
   }
   vmm_msr_entry_t in[] = {
       {.index = 0x174, .value = 0x10},                    /* SYSENTER_CS */
-      {.index = 0x175, .value = 0xffff800000001000ull},   /* SYSENTER_ESP */
-      {.index = 0x176, .value = 0xffff800000002000ull},   /* SYSENTER_EIP */
+      /* 32-bit values: AMD CPUs keep only 32 bits of these two. */
+      {.index = 0x175, .value = 0x81001000},              /* SYSENTER_ESP */
+      {.index = 0x176, .value = 0x81002000},              /* SYSENTER_EIP */
       {.index = 0xc0000081, .value = 0x001b000800000000ull}, /* STAR */
       {.index = 0xc0000082, .value = 0xffff800000003000ull}, /* LSTAR */
       {.index = 0xc0000084, .value = 0x47700},            /* FMASK */

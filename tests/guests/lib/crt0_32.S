@@ -4,8 +4,15 @@
 	.globl _start
 _start:
 	and $-16, %esp
+	call guest_pre_main
 	call guest_main
 1:	hlt
 	jmp 1b
+
+/* A hook that runs before any C code has written a register; a guest may
+ * override this empty default. */
+	.weak guest_pre_main
+guest_pre_main:
+	ret
 
 	.section .note.GNU-stack,"",@progbits
