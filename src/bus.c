@@ -1,4 +1,5 @@
 /* src/bus.c — sorted address-range maps that route PIO/MMIO to handlers. */
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -7,6 +8,7 @@
 
 void vmm__bus_init(struct vmm__bus *bus, const char *name, uint64_t limit) {
   memset(bus, 0, sizeof(*bus));
+  atomic_init(&bus->generation, 1);
   bus->name = name;
   bus->limit = limit;
 }
@@ -63,6 +65,7 @@ int vmm__bus_add(struct vmm__bus *bus, uint64_t base, uint64_t len,
           (bus->count - i) * sizeof(*bus->ranges));
   bus->ranges[i] = (struct vmm__bus_range){base, len, fn, opaque};
   bus->count++;
+  atomic_fetch_add(&bus->generation, 1);
   return 0;
 }
 
@@ -74,6 +77,7 @@ int vmm__bus_remove(struct vmm__bus *bus, uint64_t base) {
   memmove(&bus->ranges[i], &bus->ranges[i + 1],
           (bus->count - i - 1) * sizeof(*bus->ranges));
   bus->count--;
+  atomic_fetch_add(&bus->generation, 1);
   return 0;
 }
 

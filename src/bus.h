@@ -16,6 +16,8 @@ struct vmm__bus {
   size_t count, capacity;
   uint64_t limit; /* addresses must be below this (0x10000 for PIO) */
   const char *name;
+  /* Bumped by every add/remove, so vCPUs can cache lookups locklessly. */
+  _Atomic uint64_t generation;
 };
 
 void vmm__bus_init(struct vmm__bus *bus, const char *name, uint64_t limit);

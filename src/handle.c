@@ -26,12 +26,19 @@ static size_t hash(uintptr_t p, size_t cap) {
   return (size_t)(h >> 17) & (cap - 1);
 }
 
-static int grow(void) {
-  size_t ncap = capacity ? capacity * 2 : 256;
+/* Rebuilds the table with room for twice the live entries (at least 256
+ * slots), dropping deleted markers: without that, a process creating and
+ * destroying VMs forever would grow the table forever. */
+static int rehash(void) {
+  size_t live = 0;
+  for (size_t i = 0; i < capacity; i++)
+    live += table[i].key > 1;
+  size_t ncap = 256;
+  while (ncap < (live + 1) * 4)
+    ncap *= 2;
   struct entry *n = calloc(ncap, sizeof(*n));
   if (!n)
     return -1;
-  size_t live = 0;
   for (size_t i = 0; i < capacity; i++) {
     if (table[i].key <= 1)
       continue;
@@ -39,7 +46,6 @@ static int grow(void) {
     while (n[j].key)
       j = (j + 1) & (ncap - 1);
     n[j] = table[i];
-    live++;
   }
   free(table);
   table = n;
@@ -51,7 +57,7 @@ static int grow(void) {
 int vmm__handle_add(const void *p, enum vmm__handle_type type) {
   int rc = 0;
   pthread_mutex_lock(&lock);
-  if ((used + 1) * 2 > capacity && grow() < 0) {
+  if ((used + 1) * 2 > capacity && rehash() < 0) {
     rc = VMM_ENOMEM;
   } else {
     size_t j = hash((uintptr_t)p, capacity);

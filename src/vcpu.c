@@ -115,16 +115,34 @@ vmm_vm_t *vmm_vcpu_vm(const vmm_vcpu_t *vcpu) {
 
 /* ---- the run loop --------------------------------------------------- */
 
-/* Sends one access to the handler owning `addr`; *handled false if none. */
-static int dispatch(vmm_vcpu_t *vcpu, struct vmm__bus *bus, uint64_t addr,
+/*
+ * Sends one access to the handler owning `addr`; *handled false if none.
+ * The common case (same device as last time, no registration change since)
+ * is served from the vCPU's cache without taking the VM lock.
+ */
+static int dispatch(vmm_vcpu_t *vcpu, struct vmm__bus *bus,
+                    struct vmm__io_cache *cache, uint64_t addr,
                     uint8_t *data, uint32_t size, uint32_t count,
                     int is_write, bool *handled) {
   vmm_vm_t *vm = vcpu->vm;
-  pthread_rwlock_rdlock(&vm->lock);
-  const struct vmm__bus_range *r = vmm__bus_find(bus, addr);
-  vmm_io_fn fn = r ? r->fn : NULL;
-  void *opaque = r ? r->opaque : NULL;
-  pthread_rwlock_unlock(&vm->lock);
+  uint64_t gen = atomic_load_explicit(&bus->generation, memory_order_acquire);
+  vmm_io_fn fn = NULL;
+  void *opaque = NULL;
+  if (cache->generation == gen && addr - cache->range.base < cache->range.len) {
+    fn = cache->range.fn;
+    opaque = cache->range.opaque;
+  } else {
+    pthread_rwlock_rdlock(&vm->lock);
+    gen = atomic_load_explicit(&bus->generation, memory_order_relaxed);
+    const struct vmm__bus_range *r = vmm__bus_find(bus, addr);
+    if (r) {
+      fn = r->fn;
+      opaque = r->opaque;
+      cache->range = *r;
+      cache->generation = gen;
+    }
+    pthread_rwlock_unlock(&vm->lock);
+  }
   *handled = fn != NULL;
   if (!fn)
     return 0;
@@ -184,12 +202,14 @@ static int run_loop(vmm_vcpu_t *vcpu, vmm_exit_t *exit) {
           exit->u.io.size == 4 && exit->u.io.count == 1)
         rc = vmm__hypercall_dispatch(vcpu, exit, &handled);
       else
-        rc = dispatch(vcpu, &vm->pio, exit->u.io.port, exit->u.io.data,
+        rc = dispatch(vcpu, &vm->pio, &vcpu->pio_cache, exit->u.io.port,
+                      exit->u.io.data,
                       exit->u.io.size, exit->u.io.count, exit->u.io.is_write,
                       &handled);
       break;
     case VMM_EXIT_MMIO:
-      rc = dispatch(vcpu, &vm->mmio, exit->u.mmio.gpa, exit->u.mmio.data,
+      rc = dispatch(vcpu, &vm->mmio, &vcpu->mmio_cache, exit->u.mmio.gpa,
+                    exit->u.mmio.data,
                     exit->u.mmio.size, 1, (int)exit->u.mmio.is_write,
                     &handled);
       break;

@@ -36,6 +36,13 @@ struct vmm_vm {
   vmm_vcpu_t **vcpus;                /* indexed by id, max_vcpus entries */
 };
 
+/* The handler range a vCPU used last in one address space; valid while
+ * the bus generation is unchanged. Exits tend to hit the same device. */
+struct vmm__io_cache {
+  uint64_t generation; /* 0: empty */
+  struct vmm__bus_range range;
+};
+
 struct vmm_vcpu {
   vmm_vm_t *vm;
   void *bvcpu;
@@ -45,6 +52,7 @@ struct vmm_vcpu {
   pthread_t thread;        /* valid while running */
   /* The last exit handed to the caller needs completing on the next run. */
   bool pending_hypercall;
+  struct vmm__io_cache pio_cache, mmio_cache;
 };
 
 struct vmm_mem_region {

@@ -19,9 +19,18 @@ static pthread_once_t sys_once = PTHREAD_ONCE_INIT;
 static int sys_fd = -1;
 static int sys_errno;
 
+static int run_size = -1;
+
 static void sys_open(void) {
   sys_fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
   sys_errno = sys_fd < 0 ? errno : 0;
+  if (sys_fd >= 0)
+    run_size = ioctl(sys_fd, KVM_GET_VCPU_MMAP_SIZE, 0);
+}
+
+int vmm__kvm_run_size(void) {
+  pthread_once(&sys_once, sys_open);
+  return run_size;
 }
 
 int vmm__kvm_sys_fd(void) {
@@ -130,7 +139,6 @@ static int kvm_vm_create(vmm_vm_t *vm, void **bvm) {
     return vmm__error(e == ENOMEM ? VMM_ENOMEM : VMM_EBACKEND,
                       "kvm: KVM_CREATE_VM failed: %s", strerror(e));
   }
-  fcntl(k->fd, F_SETFD, FD_CLOEXEC);
   if (ioctl(k->fd, KVM_SET_TSS_ADDR, (unsigned long)KVM_TSS_GPA) < 0) {
     int e = errno;
     close(k->fd);

@@ -3,6 +3,7 @@
 #define VMM__KVM_INTERNAL_H
 
 #include <linux/kvm.h>
+#include <stdbool.h>
 
 #include "backend_ops.h"
 
@@ -18,10 +19,15 @@ struct kvm_vcpu {
   struct kvm_run *run;
   size_t run_size;
   struct kvm_cpuid2 *cpuid; /* what the guest sees, as last set */
+  /* Segment registers as last read or written; valid until KVM_RUN. */
+  struct kvm_sregs sregs;
+  bool sregs_valid;
 };
 
 /* The process-wide /dev/kvm descriptor (opened once, kept open). */
 int vmm__kvm_sys_fd(void);
+/* Size of the kvm_run mapping (asked once), or -1. */
+int vmm__kvm_run_size(void);
 /* The host-supported CPUID table, fetched once; do not free. */
 int vmm__kvm_supported_cpuid(const struct kvm_cpuid2 **out);
 
