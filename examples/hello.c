@@ -22,6 +22,7 @@ static int print_port(vmm_vcpu_t *vcpu, uint64_t port, uint8_t *data,
 
 int main(int argc, char **argv) {
   const char *path = argc > 1 ? argv[1] : HELLO_GUEST;
+  vmm_vm_config_t config = VMM_VM_CONFIG_INIT; /* backend "auto" */
   vmm_vm_t *vm = NULL;
   vmm_vcpu_t *vcpu = NULL;
   vmm_elf_info_t elf = {.size = sizeof(elf)};
@@ -30,7 +31,7 @@ int main(int argc, char **argv) {
 
   /* 4 MiB of RAM at 0; the ELF is linked at 1 MiB; long mode's page
    * tables go at 4 KiB and the stack grows down from 512 KiB. */
-  if ((rc = vmm_vm_create(NULL, &vm)) < 0 ||
+  if ((rc = vmm_vm_create(&config, &vm)) < 0 ||
       (rc = vmm_mem_map(vm, 0, 4 << 20, NULL, 0, NULL)) < 0 ||
       (rc = vmm_vcpu_create(vm, 0, &vcpu)) < 0 ||
       (rc = vmm_io_register(vm, VMM_IO_PIO, 0xe9, 1, print_port, NULL)) < 0 ||

@@ -11,6 +11,7 @@
 
 #include "test_vm.h"
 
+bool check_cond(bool ok, unsigned line, const char *what);
 bool check_true(bool ok, unsigned line, const char *what, const char *fmt,
                 ...) __attribute__((format(printf, 4, 5)));
 bool check_eq(uint64_t a, uint64_t b, const char *what, unsigned line);
@@ -28,7 +29,7 @@ bool check_ucall(struct test_vm *t, uint32_t cmd, unsigned line);
 /* A call fails, with whatever code. */
 #define EXPECT_FAIL(call) check_rc((call), INT32_MIN, #call, __LINE__)
 #define EXPECT_STR(a, b) check_str((a), (b), #a " == " #b, __LINE__)
-#define EXPECT_TRUE(cond) check_true(!!(cond), __LINE__, #cond, NULL)
+#define EXPECT_TRUE(cond) check_cond(!!(cond), __LINE__, #cond)
 #define EXPECT_TRUEF(cond, ...) check_true(!!(cond), __LINE__, #cond, __VA_ARGS__)
 /* test_vm_create(t, guest) succeeds. */
 #define CREATE(t, guest) check_create((t), (guest), __LINE__)

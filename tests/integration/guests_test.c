@@ -793,6 +793,60 @@ out:
   test_vm_destroy(&t);
 }
 
+/* ---- several vCPUs ---------------------------------------------------- */
+
+struct vcpu_thread {
+  vmm_vcpu_t *vcpu;
+  vmm_exit_t exit;
+  int rc;
+};
+
+static void *run_vcpu_thread(void *arg) {
+  struct vcpu_thread *v = arg;
+  v->rc = vmm_vcpu_run(v->vcpu, &v->exit);
+  return NULL;
+}
+
+/* Two vCPUs of one VM run the hello guest at once, each on its own thread
+ * and stack; their output interleaves on the shared port handler. */
+static void test_two_vcpus(void) {
+  struct test_vm t;
+  struct vcpu_thread v[2] = {{0}};
+  pthread_t th[2];
+  if (!CREATE(&t, "hello"))
+    goto out;
+  v[0].vcpu = t.vcpu;
+  if (!EXPECT_OK(vmm_vcpu_create(t.vm, 1, &v[1].vcpu)) ||
+      !EXPECT_OK(vmm_vcpu_setup_long_mode(v[1].vcpu, t.elf.entry,
+                                          GUEST_STACK_TOP - 0x10000,
+                                          GUEST_SETUP_GPA)))
+    goto out;
+  int started = 0;
+  for (int i = 0; i < 2; i++)
+    if (EXPECT_EQ(pthread_create(&th[i], NULL, run_vcpu_thread, &v[i]), 0))
+      started |= 1 << i;
+  for (int i = 0; i < 2; i++)
+    if (started & (1 << i))
+      pthread_join(th[i], NULL);
+  if (started != 3)
+    goto out;
+  for (int i = 0; i < 2; i++) {
+    EXPECT_RC(v[i].rc, 0);
+    EXPECT_EQ(v[i].exit.reason, VMM_EXIT_HLT);
+  }
+  /* Each character of the greeting twice, in whatever order. */
+  static const char hello[] = "Hello from the guest\n";
+  unsigned want[256] = {0}, got[256] = {0};
+  for (const char *c = hello; *c; c++)
+    want[(uint8_t)*c] += 2;
+  for (size_t i = 0; i < t.console_len; i++)
+    got[(uint8_t)t.console[i]]++;
+  EXPECT_EQ(t.console_len, 2 * (sizeof(hello) - 1));
+  EXPECT_TRUEF(!memcmp(want, got, sizeof(want)), "console: \"%s\"", t.console);
+out:
+  test_vm_destroy(&t);
+}
+
 const struct test_def guest_tests[] = {
     {"hello", test_hello},
     {"realmode", test_realmode},
@@ -810,5 +864,6 @@ const struct test_def guest_tests[] = {
     {"kick_ring0", test_kick_ring0},
     {"kick_ring3", test_kick_ring3},
     {"kick_before_run", test_kick_before_run},
+    {"two_vcpus", test_two_vcpus},
     {NULL, NULL},
 };

@@ -3,6 +3,7 @@
 #include "test_vm.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -45,6 +46,9 @@ static int fail(struct test_vm *t, int rc, const char *fmt, ...) {
   return rc < 0 ? rc : VMM_EINVAL;
 }
 
+/* Serialises console output of vCPUs running on several threads. */
+static pthread_mutex_t console_lock = PTHREAD_MUTEX_INITIALIZER;
+
 /* Port 0xE9: one byte per OUT (REP OUTSB would bring several). */
 static int console_out(vmm_vcpu_t *vcpu, uint64_t addr, uint8_t *data,
                        uint32_t size, int is_write, void *opaque) {
@@ -52,9 +56,11 @@ static int console_out(vmm_vcpu_t *vcpu, uint64_t addr, uint8_t *data,
   struct test_vm *t = opaque;
   if (!is_write)
     return 0; /* reads see 0, as the handler contract zeroes data */
+  pthread_mutex_lock(&console_lock);
   for (uint32_t i = 0; i < size && t->console_len + 1 < TEST_CONSOLE_MAX; i++)
     t->console[t->console_len++] = (char)data[i];
   t->console[t->console_len] = 0;
+  pthread_mutex_unlock(&console_lock);
   return 0;
 }
 
