@@ -6,7 +6,11 @@ translation unit: it is compiled against the public headers with warnings
 as errors and, when it defines main(), linked against the built libvmm.
 Fragments that are not meant to compile use a plain ``` fence.
 
-usage: check-doc-samples.py --lib BUILD/libvmm.so [--root SRC] -I DIR... DOC.md...
+With --run GUEST, each linked sample is also run as `sample GUEST` where
+/dev/kvm is usable, and must exit 0 printing the --expect text.
+
+usage: check-doc-samples.py --lib BUILD/libvmm.so [--root SRC]
+           [--run GUEST --expect TEXT] -I DIR... DOC.md...
 env:   CC_CMD (default: cc), EXTRA_CFLAGS (the build's sanitizer flags)
 """
 
@@ -40,11 +44,38 @@ def blocks(path):
     return out
 
 
+def run_sample(exe, where, args):
+    """Runs a linked sample with the guest; returns 1 on failure."""
+    if not os.access("/dev/kvm", os.R_OK | os.W_OK):
+        print(f"note: {where} not run: /dev/kvm is absent or not accessible")
+        return 0
+    env = dict(os.environ)
+    env["LD_LIBRARY_PATH"] = os.path.dirname(os.path.abspath(args.lib))
+    try:
+        r = subprocess.run([exe, args.run], capture_output=True, text=True,
+                           env=env, timeout=60)
+    except subprocess.TimeoutExpired:
+        print(f"FAIL: the sample at {where} ran for 60 s with "
+              f"{os.path.basename(args.run)}", file=sys.stderr)
+        return 1
+    if r.returncode != 0 or args.expect not in r.stdout:
+        print(f"FAIL: the sample at {where}, run with "
+              f"{os.path.basename(args.run)}, exited {r.returncode} "
+              f"(wanted 0 and {args.expect!r} on stdout):\n"
+              f"{r.stdout}{r.stderr}", file=sys.stderr)
+        return 1
+    print(f"ok: {where} runs {os.path.basename(args.run)}: "
+          f"{r.stdout.strip()!r}")
+    return 0
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--lib", required=True)
     ap.add_argument("-I", dest="incs", action="append", default=[])
     ap.add_argument("--root", default=".", help="show paths relative to it")
+    ap.add_argument("--run", metavar="GUEST")
+    ap.add_argument("--expect", default="")
     ap.add_argument("docs", nargs="+")
     args = ap.parse_args()
     cc = shlex.split(os.environ.get("CC_CMD") or "cc")
@@ -76,16 +107,19 @@ def main():
                     print(f"FAIL: the sample at {where} does not build:\n"
                           f"  {' '.join(cmd)}\n{r.stdout}{r.stderr}",
                           file=sys.stderr)
-                else:
-                    print(f"ok: {where} {what}")
+                    continue
+                print(f"ok: {where} {what}")
+                if args.run and what == "compiles and links":
+                    bad += run_sample(src[:-2], where, args)
     if total == 0:
         print("FAIL: no ```c samples found in " + ", ".join(args.docs),
               file=sys.stderr)
         return 1
     if bad:
-        print(f"{bad} of {total} doc sample(s) do not build", file=sys.stderr)
+        print(f"{bad} problem(s) with {total} doc sample(s)", file=sys.stderr)
         return 1
-    print(f"ok: all {total} doc sample(s) build against the public headers")
+    print(f"ok: all {total} doc sample(s) build against the public headers"
+          + (" (and run where /dev/kvm is usable)" if args.run else ""))
     return 0
 
 
