@@ -128,6 +128,18 @@ int vmm__hypercall_dispatch(vmm_vcpu_t *vcpu, vmm_exit_t *exit,
     return rc;
   uint64_t nr = (uint32_t)regs.rax;
   uint64_t args[5] = {regs.rbx, regs.rcx, regs.rdx, regs.rsi, regs.rdi};
+  /* Outside 64-bit mode only the low 32 bits are the guest's: the upper
+   * halves keep whatever an earlier mode left there. Reading the mode costs
+   * an exit-sized call, so skip it when no upper half is set anyway. */
+  if ((args[0] | args[1] | args[2] | args[3] | args[4]) >> 32) {
+    vmm_sregs_t sregs;
+    rc = vm->ops->get_sregs(vcpu->bvcpu, &sregs);
+    if (rc < 0)
+      return rc;
+    if (!((sregs.efer & VMM_X86_EFER_LMA) && sregs.cs.l))
+      for (int i = 0; i < 5; i++)
+        args[i] = (uint32_t)args[i];
+  }
   vmm_hypercall_fn fn = NULL;
   void *opaque = NULL;
   pthread_rwlock_rdlock(&vm->lock);

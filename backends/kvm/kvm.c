@@ -20,12 +20,25 @@ static int sys_fd = -1;
 static int sys_errno;
 
 static int run_size = -1;
+static size_t xsave_size;
 
 static void sys_open(void) {
   sys_fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
   sys_errno = sys_fd < 0 ? errno : 0;
-  if (sys_fd >= 0)
-    run_size = ioctl(sys_fd, KVM_GET_VCPU_MMAP_SIZE, 0);
+  if (sys_fd < 0)
+    return;
+  run_size = ioctl(sys_fd, KVM_GET_VCPU_MMAP_SIZE, 0);
+  if (ioctl(sys_fd, KVM_CHECK_EXTENSION, KVM_CAP_XSAVE) > 0) {
+    /* XSAVE2 reports the full size when features beyond 4 KiB exist. */
+    int n = ioctl(sys_fd, KVM_CHECK_EXTENSION, KVM_CAP_XSAVE2);
+    xsave_size = n > (int)sizeof(struct kvm_xsave) ? (size_t)n
+                                                    : sizeof(struct kvm_xsave);
+  }
+}
+
+size_t vmm__kvm_xsave_size(void) {
+  pthread_once(&sys_once, sys_open);
+  return xsave_size;
 }
 
 int vmm__kvm_run_size(void) {

@@ -28,6 +28,8 @@ struct kvm_vcpu {
 int vmm__kvm_sys_fd(void);
 /* Size of the kvm_run mapping (asked once), or -1. */
 int vmm__kvm_run_size(void);
+/* Bytes of a KVM_GET_XSAVE(2) buffer, or 0 without XSAVE support. */
+size_t vmm__kvm_xsave_size(void);
 /* The host-supported CPUID table, fetched once; do not free. */
 int vmm__kvm_supported_cpuid(const struct kvm_cpuid2 **out);
 

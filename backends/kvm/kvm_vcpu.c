@@ -304,6 +304,33 @@ int vmm__kvm_set_sregs(void *bvcpu, const vmm_sregs_t *s) {
   return 0;
 }
 
+/*
+ * KVM_GET_FPU / KVM_SET_FPU leave MXCSR out (a long-standing Linux quirk),
+ * so where XSAVE exists the state travels through the XSAVE image: its
+ * first 512 bytes are the FXSAVE layout (MXCSR at byte 24), loaded when
+ * the header's XSTATE_BV (byte 512) has the x87 and SSE bits.
+ */
+#define XSAVE_MXCSR_WORD 6    /* byte 24 */
+#define XSAVE_XSTATE_BV_WORD 128 /* byte 512 */
+#define XSTATE_X87 (1u << 0)
+#define XSTATE_SSE (1u << 1)
+
+static struct kvm_xsave *xsave_get(struct kvm_vcpu *v, int *rc) {
+  size_t size = vmm__kvm_xsave_size();
+  struct kvm_xsave *x = calloc(1, size);
+  if (!x) {
+    *rc = vmm__error(VMM_ENOMEM, "kvm: out of memory for XSAVE state");
+    return NULL;
+  }
+  unsigned long req = size > sizeof(*x) ? KVM_GET_XSAVE2 : KVM_GET_XSAVE;
+  if (ioctl(v->fd, req, x) < 0) {
+    *rc = ioctl_error(v, "KVM_GET_XSAVE");
+    free(x);
+    return NULL;
+  }
+  return x;
+}
+
 int vmm__kvm_get_fpu(void *bvcpu, vmm_fpu_t *f) {
   struct kvm_vcpu *v = bvcpu;
   struct kvm_fpu k;
@@ -316,11 +343,51 @@ int vmm__kvm_get_fpu(void *bvcpu, vmm_fpu_t *f) {
   f->last_dp = k.last_dp;
   memcpy(f->xmm, k.xmm, sizeof(f->xmm));
   f->mxcsr = k.mxcsr;
+  if (vmm__kvm_xsave_size()) {
+    int rc = 0;
+    struct kvm_xsave *x = xsave_get(v, &rc);
+    if (!x)
+      return rc;
+    f->mxcsr = x->region[XSAVE_MXCSR_WORD];
+    free(x);
+  }
   return 0;
+}
+
+/* Writes the whole legacy (FXSAVE-format) area of an XSAVE image. */
+static void xsave_put_legacy(struct kvm_xsave *x, const vmm_fpu_t *f) {
+  uint8_t *b = (uint8_t *)x->region;
+  memcpy(b + 0, &f->fcw, 2);
+  memcpy(b + 2, &f->fsw, 2);
+  b[4] = f->ftwx;
+  memcpy(b + 6, &f->last_opcode, 2);
+  memcpy(b + 8, &f->last_ip, 8);
+  memcpy(b + 16, &f->last_dp, 8);
+  memcpy(b + 24, &f->mxcsr, 4);
+  memcpy(b + 32, f->fpr, sizeof(f->fpr));
+  memcpy(b + 160, f->xmm, sizeof(f->xmm));
 }
 
 int vmm__kvm_set_fpu(void *bvcpu, const vmm_fpu_t *f) {
   struct kvm_vcpu *v = bvcpu;
+  if (vmm__kvm_xsave_size()) {
+    /* Through XSAVE, with the x87 and SSE components marked present, so
+     * that MXCSR is set too and the rest of the extended state is kept. */
+    int rc = 0;
+    struct kvm_xsave *x = xsave_get(v, &rc);
+    if (!x)
+      return rc;
+    xsave_put_legacy(x, f);
+    x->region[XSAVE_XSTATE_BV_WORD] |= XSTATE_X87 | XSTATE_SSE;
+    if (ioctl(v->fd, KVM_SET_XSAVE, x) < 0)
+      rc = errno == EINVAL
+               ? vmm__error(VMM_EINVAL, "kvm: vCPU %u: FPU state refused "
+                            "(MXCSR 0x%x has reserved bits?)", v->id,
+                            f->mxcsr)
+               : ioctl_error(v, "KVM_SET_XSAVE");
+    free(x);
+    return rc;
+  }
   struct kvm_fpu k;
   memset(&k, 0, sizeof(k));
   memcpy(k.fpr, f->fpr, sizeof(k.fpr));

@@ -41,8 +41,8 @@ VMM_EXPORT int vmm_io_unregister(vmm_vm_t *vm, vmm_io_space_t space,
  * Hypercalls: the guest → host ABI (the same in 16-, 32- and 64-bit modes).
  *
  *   the hypercall number in EAX,
- *   up to five arguments in RBX, RCX, RDX, RSI, RDI (their low halves in
- *   the narrower modes),
+ *   up to five arguments in RBX, RCX, RDX, RSI, RDI (outside 64-bit mode:
+ *   EBX, ECX, EDX, ESI, EDI, the upper halves are ignored),
  *   then a 32-bit OUT of EAX to the hypercall port (default 0x0ec:
  *   `out %eax, $0xec`);
  *   the result comes back in RAX (-ENOSYS as a 64-bit value, i.e.
