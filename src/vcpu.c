@@ -180,7 +180,9 @@ static int run_loop(vmm_vcpu_t *vcpu, vmm_exit_t *exit) {
   if (rc < 0)
     return rc;
   for (;;) {
-    if (atomic_exchange(&vcpu->kick_pending, 0)) {
+    /* A plain load first: the locked exchange is only paid for a kick. */
+    if (atomic_load_explicit(&vcpu->kick_pending, memory_order_acquire) &&
+        atomic_exchange(&vcpu->kick_pending, 0)) {
       ops->vcpu_kick_set(vcpu->bvcpu, 0);
       memset(exit, 0, sizeof(*exit));
       exit->reason = VMM_EXIT_KICKED;

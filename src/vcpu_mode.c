@@ -114,16 +114,23 @@ int vmm_vcpu_setup_long_mode(vmm_vcpu_t *vcpu, uint64_t entry, uint64_t stack,
   gdt[VMM_LM_SEL_UDATA / 8] = gdt_entry(0x3, 3, false, true);
   gdt[VMM_LM_SEL_UCODE / 8] = gdt_entry(0xb, 3, true, false);
   /* 64-bit available TSS (type 9), 104 bytes, base split over 16 bytes. */
-  uint64_t tss = setup_gpa + VMM_LM_TSS_OFFSET, tss_limit = 103;
-  gdt[VMM_LM_SEL_TSS / 8] = tss_limit | ((tss & 0xffffff) << 16) |
-                            (0x89ull << 40) | ((tss >> 24 & 0xff) << 56);
+  /* The limit covers the I/O bitmap and the 0xff byte that must follow
+   * it (the CPU reads two bytes per check). */
+  uint64_t tss = setup_gpa + VMM_LM_TSS_OFFSET;
+  uint64_t iomap_base = VMM_LM_IOMAP_OFFSET - VMM_LM_TSS_OFFSET;
+  uint64_t tss_limit = iomap_base + 8192;
+  gdt[VMM_LM_SEL_TSS / 8] = (tss_limit & 0xffff) | ((tss & 0xffffff) << 16) |
+                            (0x89ull << 40) | ((tss_limit >> 16 & 0xf) << 48) |
+                            ((tss >> 24 & 0xff) << 56);
   gdt[VMM_LM_SEL_TSS / 8 + 1] = tss >> 32;
-  /* TSS: no I/O bitmap (its offset points past the limit); RSP0 = stack,
-   * so that interrupts taken in ring 3 land on a usable stack. */
+  /* TSS: RSP0 = stack, so that interrupts taken in ring 3 land on a usable
+   * stack; an all-zero (all ports allowed) I/O bitmap, because some KVMs
+   * check the bitmap for ring-3 port I/O whatever IOPL says. */
   uint8_t *tssb = (uint8_t *)&area[VMM_LM_TSS_OFFSET / 8];
   memcpy(tssb + 4, &stack, 8);
-  uint16_t iomap = 104;
+  uint16_t iomap = (uint16_t)iomap_base;
   memcpy(tssb + 102, &iomap, 2);
+  ((uint8_t *)area)[VMM_LM_IOMAP_OFFSET + 8192] = 0xff;
   /* Page tables: PML4[0] → PDPT, PDPT[0..3] → PD0..3, 2 MiB pages with
    * present, writable and user bits, identity over 4 GiB. */
   uint64_t *pml4 = &area[VMM_LM_PML4_OFFSET / 8];

@@ -13,7 +13,10 @@ extern "C" {
 typedef enum vmm_exit_reason {
   VMM_EXIT_NONE = 0,
   VMM_EXIT_HLT = 1,            /* the guest executed HLT */
-  VMM_EXIT_SHUTDOWN = 2,       /* triple fault or shutdown; state readable */
+  VMM_EXIT_SHUTDOWN = 2,       /* triple fault or shutdown. Registers stay
+                                  readable, but some hypervisors (KVM on
+                                  AMD) have already reset the vCPU: guest
+                                  memory is the reliable record. */
   VMM_EXIT_IO = 3,             /* port I/O with no registered handler */
   VMM_EXIT_MMIO = 4,           /* MMIO with no registered handler */
   VMM_EXIT_HYPERCALL = 5,      /* hypercall with no registered function */
@@ -77,8 +80,8 @@ typedef struct vmm_exit {
   } u;
 } vmm_exit_t;
 
-/* Creates vCPU `id` (0 .. max_vcpus-1; VMM_EEXIST if taken). vCPUs live
- * until their VM is destroyed. */
+/* Creates vCPU `id` (0 .. max_vcpus-1: VMM_ERANGE otherwise; VMM_EEXIST
+ * if taken). vCPUs live until their VM is destroyed. */
 VMM_EXPORT int vmm_vcpu_create(vmm_vm_t *vm, uint32_t id, vmm_vcpu_t **out);
 VMM_EXPORT uint32_t vmm_vcpu_id(const vmm_vcpu_t *vcpu);
 VMM_EXPORT vmm_vm_t *vmm_vcpu_vm(const vmm_vcpu_t *vcpu);
@@ -141,7 +144,12 @@ VMM_EXPORT int vmm_vcpu_set_debug(vmm_vcpu_t *vcpu, uint32_t flags);
  *                  (2 MiB pages, 4 GiB, user-accessible) into the
  *                  VMM_LONG_MODE_SETUP_SIZE bytes of guest RAM at
  *                  `setup_gpa`, and enters 64-bit ring 0 at `entry` with
- *                  RSP = stack. GDT selectors: see VMM_LM_SEL_*.
+ *                  RSP = stack. GDT selectors: see VMM_LM_SEL_*. The TSS
+ *                  has RSP0 = stack and an I/O permission bitmap that
+ *                  allows every port, so ring-3 code may use port I/O
+ *                  without IOPL (some KVMs ignore IOPL in ring 3); the
+ *                  guest may set bits in it to deny ports.
+ * The vCPU must not be running (VMM_EBUSY).
  */
 VMM_EXPORT int vmm_vcpu_setup_real_mode(vmm_vcpu_t *vcpu, uint16_t cs_selector,
                                         uint16_t ip, uint16_t sp);
@@ -150,7 +158,7 @@ VMM_EXPORT int vmm_vcpu_setup_protected_mode(vmm_vcpu_t *vcpu, uint32_t entry,
 VMM_EXPORT int vmm_vcpu_setup_long_mode(vmm_vcpu_t *vcpu, uint64_t entry,
                                         uint64_t stack, uint64_t setup_gpa);
 
-#define VMM_LONG_MODE_SETUP_SIZE (8u * 4096u)
+#define VMM_LONG_MODE_SETUP_SIZE (10u * 4096u)
 /* GDT layout written by vmm_vcpu_setup_long_mode(). The order suits
  * SYSCALL/SYSRET: set STAR[47:32] = VMM_LM_SEL_KCODE and
  * STAR[63:48] = VMM_LM_SEL_CODE32 | 3. */
@@ -166,6 +174,7 @@ VMM_EXPORT int vmm_vcpu_setup_long_mode(vmm_vcpu_t *vcpu, uint64_t entry,
 #define VMM_LM_PML4_OFFSET 0x1000
 #define VMM_LM_PDPT_OFFSET 0x2000
 #define VMM_LM_PD_OFFSET 0x3000 /* four page directories, 0x3000..0x6fff */
+#define VMM_LM_IOMAP_OFFSET 0x7000 /* TSS I/O bitmap, 8 KiB + 0xff byte */
 
 #ifdef __cplusplus
 }

@@ -27,11 +27,14 @@ typedef struct vmm_vm_config {
 #define VMM_MAX_VCPUS 256
 #define VMM_VM_CONFIG_INIT {sizeof(vmm_vm_config_t), "auto", 0, 0, 0, 0, 0}
 
+/* `config` NULL means VMM_VM_CONFIG_INIT. VMM_ERANGE for max_vcpus above
+ * VMM_MAX_VCPUS, VMM_ENODEV / VMM_EACCES when the backend is unusable. */
 VMM_EXPORT int vmm_vm_create(const vmm_vm_config_t *config, vmm_vm_t **out);
 /*
  * Destroys the VM with its vCPUs, memory regions and handlers. NULL is
  * accepted (returns 0); a handle that is not a live VM returns VMM_EBADF.
- * Must not be called while one of its vCPUs is inside vmm_vcpu_run().
+ * Fails with VMM_EBUSY while one of its vCPUs is inside vmm_vcpu_run()
+ * (kick it and let the run return first).
  */
 VMM_EXPORT int vmm_vm_destroy(vmm_vm_t *vm);
 /* Name of the backend the VM runs on ("kvm"). */

@@ -50,48 +50,6 @@ bool check_eq(uint64_t a, uint64_t b, const char *what, unsigned line) {
   return report(false, line, msg);
 }
 
-int test_strict;
-
-/* The open bugs, by the name their EXPECT_*_KNOWN_BUG checks use, and the
- * backend they concern (NULL: all). */
-static const struct {
-  const char *name, *backend, *what;
-} known_bugs[] = {
-    {"kvm-fpu-mxcsr", "kvm",
-     "vmm_vcpu_set_fpu()/get_fpu() drop vmm_fpu_t.mxcsr on KVM: "
-     "KVM_SET_FPU and KVM_GET_FPU ignore MXCSR (a Linux limitation); the "
-     "backend should move MXCSR with KVM_GET/SET_XSAVE"},
-    {"hypercall-args-32bit", NULL /* the core's, so every backend's */,
-     "src/io.c vmm__hypercall_dispatch() passes all 64 bits of RBX..RDI as "
-     "hypercall arguments in 16- and 32-bit modes, where io.h promises only "
-     "their low halves (stale upper halves reach the host)"},
-};
-
-bool check_known(bool ok, unsigned line, const char *what, const char *bug,
-                 const char *fmt, ...) {
-  const char *desc = NULL;
-  for (size_t i = 0; i < sizeof(known_bugs) / sizeof(known_bugs[0]); i++)
-    if (!strcmp(known_bugs[i].name, bug) &&
-        (!known_bugs[i].backend ||
-         !strcmp(known_bugs[i].backend, test_backend)))
-      desc = known_bugs[i].what;
-  char detail[512] = "";
-  if (fmt) { /* always set; the test keeps GCC 12's -Wformat-truncation
-              * from seeing a NULL format under -fsanitize */
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(detail, sizeof(detail), fmt, ap);
-    va_end(ap);
-  }
-  if (!desc || test_strict)
-    return check_true(ok, line, what, "%s", detail);
-  if (ok)
-    note("known bug %s did not show (line %u): remove its marker", bug, line);
-  else
-    note("KNOWN BUG %s (line %u): %s: %s. %s", bug, line, what, detail, desc);
-  return report(true, line, what);
-}
-
 bool check_rc(int rc, int want, const char *what, unsigned line) {
   char msg[768];
   bool ok = want == INT32_MIN ? rc < 0 : rc == want;

@@ -37,22 +37,6 @@ bool check_ucall(struct test_vm *t, uint32_t cmd, unsigned line);
 #define RUN_EXPECT(t, want) check_run((t), (want), __LINE__)
 #define RUN_UCALL(t, cmd) check_ucall((t), (cmd), __LINE__)
 
-/*
- * Known bugs of libvmm that this suite found (listed in check.c with what
- * is wrong). A check marked with one prints a note instead of failing, so
- * that the suite can gate CI while the bug is open; --strict (test_strict)
- * makes it fail. A marked check that passes says so: remove the marker.
- */
-extern int test_strict;
-bool check_known(bool ok, unsigned line, const char *what, const char *bug,
-                 const char *fmt, ...) __attribute__((format(printf, 5, 6)));
-#define EXPECT_EQ_KNOWN_BUG(a, b, bug)                                        \
-  check_known((uint64_t)(a) == (uint64_t)(b), __LINE__, #a " == " #b, (bug),  \
-              "0x%llx != 0x%llx", (unsigned long long)(a),                   \
-              (unsigned long long)(b))
-#define EXPECT_TRUE_KNOWN_BUG(cond, bug, ...)                                 \
-  check_known(!!(cond), __LINE__, #cond, (bug), __VA_ARGS__)
-
 /* Prints a note under the current test (a skipped part, a finding). */
 void note(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 

@@ -2,7 +2,7 @@
  * guests and the public API, run against the backend named by --backend.
  *
  *   conformance --backend kvm --guest hello PATH [--guest NAME PATH...]
- *               [--test SUITE/TEST ...] [--strict] [--list]
+ *               [--test SUITE/TEST ...] [--list]
  *
  * Exits 77 (meson's SKIP) with "SKIP: reason" when the backend cannot run
  * here, 0 when every test passed, 1 otherwise.
@@ -53,7 +53,7 @@ static void test_teardown(void) { alarm(0); }
 
 static void usage(FILE *f) {
   fprintf(f, "usage: conformance --backend NAME [--guest NAME PATH]... "
-             "[--test SUITE/TEST]... [--strict] [--list]\n");
+             "[--test SUITE/TEST]... [--list]\n");
 }
 
 int main(int argc, char **argv) {
@@ -68,8 +68,6 @@ int main(int argc, char **argv) {
       i += 2;
     } else if (!strcmp(argv[i], "--test") && i + 1 < argc && n_only < 64) {
       only[n_only++] = argv[++i];
-    } else if (!strcmp(argv[i], "--strict")) {
-      test_strict = 1; /* known bugs (check.c) fail too */
     } else if (!strcmp(argv[i], "--list")) {
       list = 1;
     } else if (!strcmp(argv[i], "--help")) {

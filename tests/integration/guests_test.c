@@ -103,8 +103,7 @@ static void test_pmode(void) {
     if (RUN_EXPECT(&t, VMM_EXIT_HYPERCALL)) {
       const uint64_t *a = t.exit.u.hypercall.args;
       EXPECT_EQ(t.exit.u.hypercall.nr, HC_ECHO_EXIT);
-      EXPECT_TRUE_KNOWN_BUG(!a[0] && !a[1] && !a[2] && !a[3] && !a[4],
-                   "hypercall-args-32bit",
+      EXPECT_TRUEF(!a[0] && !a[1] && !a[2] && !a[3] && !a[4],
                    "32-bit hypercall args not cut to their low halves: "
                    "%llx %llx %llx %llx %llx",
                    (unsigned long long)a[0], (unsigned long long)a[1],

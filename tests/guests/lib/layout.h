@@ -8,7 +8,7 @@
 /*
  * Memory of a test VM (see tests/integration/test_vm.c):
  *   0x000000 .. 0x400000  RAM, 4 MiB
- *     0x001000            vmm_vcpu_setup_long_mode() area (32 KiB)
+ *     0x001000            vmm_vcpu_setup_long_mode() area (40 KiB)
  *     0x080000            initial stack top (grows down)
  *     0x090000            guest parameters written by the host
  *     0x100000            guest image (ELF, linked there)
