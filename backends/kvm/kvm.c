@@ -237,13 +237,9 @@ int vmm__kvm_supported_cpuid(const struct kvm_cpuid2 **out) {
   return 0;
 }
 
-static int kvm_supported_cpuid(void *bvm, vmm_cpuid_entry_t *entries,
-                               size_t capacity, size_t *count) {
-  (void)bvm;
-  const struct kvm_cpuid2 *c = NULL;
-  int rc = vmm__kvm_supported_cpuid(&c);
-  if (rc < 0)
-    return rc;
+int vmm__kvm_cpuid_export(const struct kvm_cpuid2 *c,
+                          vmm_cpuid_entry_t *entries, size_t capacity,
+                          size_t *count) {
   *count = c->nent;
   for (size_t i = 0; i < c->nent && i < capacity; i++) {
     const struct kvm_cpuid_entry2 *e = &c->entries[i];
@@ -253,10 +249,20 @@ static int kvm_supported_cpuid(void *bvm, vmm_cpuid_entry_t *entries,
                      ? VMM_CPUID_F_SIGNIFICANT_INDEX : 0,
         .eax = e->eax, .ebx = e->ebx, .ecx = e->ecx, .edx = e->edx};
   }
-  return capacity < c->nent
-             ? vmm__error(VMM_E2BIG, "cpuid table has %u entries, room for "
-                          "%zu", c->nent, capacity)
-             : 0;
+  if (capacity < c->nent)
+    return vmm__error(VMM_E2BIG, "kvm: CPUID table has %u entries, room "
+                      "for %zu", c->nent, capacity);
+  return 0;
+}
+
+static int kvm_supported_cpuid(void *bvm, vmm_cpuid_entry_t *entries,
+                               size_t capacity, size_t *count) {
+  (void)bvm;
+  const struct kvm_cpuid2 *c = NULL;
+  int rc = vmm__kvm_supported_cpuid(&c);
+  if (rc < 0)
+    return rc;
+  return vmm__kvm_cpuid_export(c, entries, capacity, count);
 }
 
 const struct vmm__backend_ops vmm__kvm_ops = {

@@ -33,6 +33,12 @@ size_t vmm__kvm_xsave_size(void);
 /* The host-supported CPUID table, fetched once; do not free. */
 int vmm__kvm_supported_cpuid(const struct kvm_cpuid2 **out);
 
+/* Copies a KVM CPUID table into the API's form (VMM_E2BIG if it does
+ * not fit; *count is always the full size). */
+int vmm__kvm_cpuid_export(const struct kvm_cpuid2 *c,
+                          vmm_cpuid_entry_t *entries, size_t capacity,
+                          size_t *count);
+
 /* Retries an ioctl interrupted by an unrelated signal where that is safe. */
 int vmm__kvm_ioctl(int fd, unsigned long req, void *arg);
 

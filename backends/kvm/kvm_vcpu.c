@@ -457,20 +457,7 @@ int vmm__kvm_set_msrs(void *bvcpu, const vmm_msr_entry_t *entries,
 int vmm__kvm_get_cpuid(void *bvcpu, vmm_cpuid_entry_t *entries,
                        size_t capacity, size_t *count) {
   struct kvm_vcpu *v = bvcpu;
-  const struct kvm_cpuid2 *c = v->cpuid;
-  *count = c->nent;
-  for (size_t i = 0; i < c->nent && i < capacity; i++) {
-    const struct kvm_cpuid_entry2 *e = &c->entries[i];
-    entries[i] = (vmm_cpuid_entry_t){
-        .function = e->function, .index = e->index,
-        .flags = (e->flags & KVM_CPUID_FLAG_SIGNIFCANT_INDEX)
-                     ? VMM_CPUID_F_SIGNIFICANT_INDEX : 0,
-        .eax = e->eax, .ebx = e->ebx, .ecx = e->ecx, .edx = e->edx};
-  }
-  if (capacity < c->nent)
-    return vmm__error(VMM_E2BIG, "kvm: CPUID table has %u entries, room "
-                      "for %zu", c->nent, capacity);
-  return 0;
+  return vmm__kvm_cpuid_export(v->cpuid, entries, capacity, count);
 }
 
 int vmm__kvm_set_cpuid(void *bvcpu, const vmm_cpuid_entry_t *entries,
