@@ -157,6 +157,7 @@ static const struct frozen table[] = {
   F(VMM_LM_PML4_OFFSET, 4096),
   F(VMM_LM_PDPT_OFFSET, 8192),
   F(VMM_LM_PD_OFFSET, 12288),
+  F(VMM_LM_IOMAP_OFFSET, 28672),
   F(VMM_EPERM, -1),
   F(VMM_ENOENT, -2),
   F(VMM_EINTR, -4),
