@@ -75,6 +75,8 @@ int vmm_vcpu_create(vmm_vm_t *vm, uint32_t id, vmm_vcpu_t **out) {
     return vmm__error(VMM_ENOMEM, "out of memory for a vCPU");
   vcpu->vm = vm;
   vcpu->id = id;
+  vcpu->backend_run = vm->ops->vcpu_run;
+  vcpu->hypercall_port = vm->hypercall_port;
   pthread_rwlock_wrlock(&vm->lock);
   int rc;
   if (vm->vcpus[id]) {
@@ -120,7 +122,7 @@ vmm_vm_t *vmm_vcpu_vm(const vmm_vcpu_t *vcpu) {
  * The common case (same device as last time, no registration change since)
  * is served from the vCPU's cache without taking the VM lock.
  */
-static int dispatch(vmm_vcpu_t *vcpu, struct vmm__bus *bus,
+VMM__HOT static int dispatch(vmm_vcpu_t *vcpu, struct vmm__bus *bus,
                     struct vmm__io_cache *cache, uint64_t addr,
                     uint8_t *data, uint32_t size, uint32_t count,
                     int is_write, bool *handled) {
@@ -173,7 +175,7 @@ static int complete_previous(vmm_vcpu_t *vcpu, const vmm_exit_t *exit) {
   return vcpu->vm->ops->set_regs(vcpu->bvcpu, &regs);
 }
 
-static int run_loop(vmm_vcpu_t *vcpu, vmm_exit_t *exit) {
+VMM__HOT static int run_loop(vmm_vcpu_t *vcpu, vmm_exit_t *exit) {
   vmm_vm_t *vm = vcpu->vm;
   const struct vmm__backend_ops *ops = vm->ops;
   int rc = complete_previous(vcpu, exit);
@@ -188,7 +190,7 @@ static int run_loop(vmm_vcpu_t *vcpu, vmm_exit_t *exit) {
       exit->reason = VMM_EXIT_KICKED;
       return 0;
     }
-    rc = ops->vcpu_run(vcpu->bvcpu, exit);
+    rc = vcpu->backend_run(vcpu->bvcpu, exit);
     if (rc == VMM_EINTR) {
       /* Clear the flag first: a kick landing after this is still seen,
        * through kick_pending, on the next turn of the loop. */
@@ -200,7 +202,7 @@ static int run_loop(vmm_vcpu_t *vcpu, vmm_exit_t *exit) {
     bool handled = false;
     switch (exit->reason) {
     case VMM_EXIT_IO:
-      if (exit->u.io.port == vm->hypercall_port && exit->u.io.is_write &&
+      if (exit->u.io.port == vcpu->hypercall_port && exit->u.io.is_write &&
           exit->u.io.size == 4 && exit->u.io.count == 1)
         rc = vmm__hypercall_dispatch(vcpu, exit, &handled);
       else

@@ -43,10 +43,18 @@ struct vmm__io_cache {
   struct vmm__bus_range range;
 };
 
+/* Functions on the path of every exit: grouped by the linker (.text.hot),
+ * so an exit touches fewer code pages. */
+#define VMM__HOT __attribute__((hot))
+
 struct vmm_vcpu {
   vmm_vm_t *vm;
   void *bvcpu;
   uint32_t id;
+  /* Copies of what every exit needs from the VM and its backend, kept
+   * here so that the exit path reads one object. */
+  uint16_t hypercall_port;
+  int (*backend_run)(void *bvcpu, vmm_exit_t *exit);
   atomic_int running;      /* a thread is inside vmm_vcpu_run() */
   atomic_int kick_pending; /* vmm_vcpu_kick() not yet reported */
   pthread_t thread;        /* valid while running */

@@ -117,7 +117,7 @@ static void internal_exit(struct kvm_vcpu *v, vmm_exit_t *exit, uint32_t kind,
              v->id, what, code, (unsigned long long)exit->u.internal.rip);
 }
 
-int vmm__kvm_vcpu_run(void *bvcpu, vmm_exit_t *exit) {
+__attribute__((hot)) int vmm__kvm_vcpu_run(void *bvcpu, vmm_exit_t *exit) {
   struct kvm_vcpu *v = bvcpu;
   struct kvm_run *run = v->run;
   v->sregs_valid = false; /* the guest may change them */
