@@ -15,6 +15,12 @@ packages=(
   libcunit1-dev                  # unit tests
 )
 
+# --list: print the package names (CI installs them itself).
+if [ "${1:-}" = --list ]; then
+  echo "${packages[*]}"
+  exit 0
+fi
+
 if ! command -v dpkg-query >/dev/null || ! command -v apt-get >/dev/null; then
   echo "setup.sh: this script installs Debian packages with apt-get; on another" >&2
   echo "system install the equivalents of: ${packages[*]}" >&2

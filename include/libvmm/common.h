@@ -44,7 +44,7 @@ typedef struct vmm_mem_region vmm_mem_region_t;
   XX(EINVAL, -22, "invalid argument")                                         \
   XX(ENOSPC, -28, "no space left")                                            \
   XX(ERANGE, -34, "value out of range")                                       \
-  XX(ENOSYS, -38, "function not implemented")                                 \
+  XX(ENOSYS, -38, "no such function")                                         \
   XX(ENOTSUP, -95, "operation not supported")                                 \
   XX(ETIMEDOUT, -110, "timed out")                                            \
   XX(EOVERLAP, -4001, "address range overlaps an existing one")               \
