@@ -27,6 +27,16 @@ struct vmm__backend_ops {
   int (*supported_cpuid)(void *bvm, vmm_cpuid_entry_t *entries,
                          size_t capacity, size_t *count);
 
+  /* Interrupts (VMM_VM_F_IRQCHIP). irqchip_create runs before any vCPU
+   * exists. The fd ops attach (assign) or detach eventfds; the ones a
+   * backend lacks are NULL, and libvmm falls back to user space. */
+  int (*irqchip_create)(void *bvm);
+  int (*irq_line)(void *bvm, uint32_t gsi, int level);
+  int (*msi_send)(void *bvm, uint64_t address, uint32_t data);
+  int (*irqfd)(void *bvm, int fd, uint32_t gsi, int assign);
+  int (*ioeventfd)(void *bvm, int fd, vmm_io_space_t space, uint64_t addr,
+                   uint32_t len, int match, uint64_t value, int assign);
+
   int (*vcpu_create)(void *bvm, uint32_t id, void **bvcpu);
   void (*vcpu_destroy)(void *bvcpu);
   /*

@@ -66,6 +66,9 @@ int vmm_vcpu_create(vmm_vm_t *vm, uint32_t id, vmm_vcpu_t **out) {
   if (id >= vm->max_vcpus)
     return vmm__error(VMM_ERANGE, "vmm_vcpu_create: id %u is not below "
                       "max_vcpus %u", id, vm->max_vcpus);
+  if (vmm_vm_state(vm) != VMM_VM_CREATED)
+    return vmm__error(VMM_ESTATE, "vmm_vcpu_create: the VM was started; "
+                      "vCPUs are created before vmm_vm_start()");
   pthread_once(&kick_once, kick_install);
   if (kick_install_rc)
     return vmm__error(kick_install_rc, "cannot install the kick signal");

@@ -2,7 +2,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "device_internal.h"
 #include "error.h"
+#include "loop_internal.h"
+#include "run_internal.h"
 #include "vm_internal.h"
 
 #define DEFAULT_MAX_VCPUS 64
@@ -55,8 +58,9 @@ int vmm_vm_create(const vmm_vm_config_t *config, vmm_vm_t **out) {
   if (cfg.max_vcpus > VMM_MAX_VCPUS)
     return vmm__error(VMM_ERANGE, "max_vcpus %u exceeds %u", cfg.max_vcpus,
                       VMM_MAX_VCPUS);
-  if (cfg.flags)
-    return vmm__error(VMM_EINVAL, "unknown VM flags 0x%x", cfg.flags);
+  if (cfg.flags & ~VMM_VM_F_IRQCHIP)
+    return vmm__error(VMM_EINVAL, "unknown VM flags 0x%x",
+                      cfg.flags & ~VMM_VM_F_IRQCHIP);
 
   const struct vmm__backend_ops *ops;
   rc = vmm__backend_find(cfg.backend, &ops);
@@ -71,6 +75,7 @@ int vmm_vm_create(const vmm_vm_config_t *config, vmm_vm_t **out) {
     return vmm__error(VMM_ENOMEM, "out of memory for a VM");
   vm->ops = ops;
   vm->max_vcpus = cfg.max_vcpus;
+  vm->flags = cfg.flags;
   vm->hypercall_port =
       cfg.hypercall_port ? cfg.hypercall_port : VMM_HYPERCALL_PORT_DEFAULT;
   pthread_rwlock_init(&vm->lock, NULL);
@@ -89,19 +94,33 @@ int vmm_vm_create(const vmm_vm_config_t *config, vmm_vm_t **out) {
   rc = ops->caps(&vm->caps);
   if (rc < 0)
     goto fail;
+  if ((cfg.flags & VMM_VM_F_IRQCHIP) && !ops->irqchip_create) {
+    rc = vmm__error(VMM_ENOTSUP, "backend %s has no interrupt controller",
+                    ops->name);
+    goto fail;
+  }
+  rc = vmm__run_init(vm);
+  if (rc < 0)
+    goto fail;
   rc = ops->vm_create(vm, &vm->bvm);
   if (rc < 0)
     goto fail;
-  rc = vmm__handle_add(vm, VMM__H_VM);
+  if (cfg.flags & VMM_VM_F_IRQCHIP)
+    rc = ops->irqchip_create(vm->bvm);
+  if (rc == 0) {
+    rc = vmm__handle_add(vm, VMM__H_VM);
+    if (rc < 0)
+      vmm__error(rc, "out of memory for the handle registry");
+  }
   if (rc < 0) {
     ops->vm_destroy(vm->bvm);
-    vmm__error(rc, "out of memory for the handle registry");
     goto fail;
   }
   *out = vm;
   return 0;
 
 fail:
+  vmm__run_fini(vm);
   vmm__bus_fini(&vm->pio);
   vmm__bus_fini(&vm->mmio);
   vmm__memmap_fini(&vm->mem);
@@ -116,14 +135,27 @@ int vmm_vm_destroy(vmm_vm_t *vm) {
     return 0;
   if (!vmm__handle_valid(vm, VMM__H_VM))
     return vmm__error(VMM_EBADF, "vmm_vm_destroy: not a live VM handle");
+  /* libvmm's own vCPU threads are stopped here; threads of the caller's
+   * that are inside vmm_vcpu_run() must be kicked out by the caller. */
+  int rc = vmm__run_shutdown(vm);
+  if (rc < 0)
+    return rc;
   for (uint32_t i = 0; i < vm->max_vcpus; i++) {
     if (vm->vcpus[i] && atomic_load(&vm->vcpus[i]->running))
       return vmm__error(VMM_EBUSY, "vmm_vm_destroy: vCPU %u is running", i);
   }
+  /* Device work still queued on the loop finishes before devices go. */
+  rc = vmm__loop_stop(vm);
+  if (rc < 0)
+    return rc;
   vmm__handle_remove(vm);
   for (uint32_t i = 0; i < vm->max_vcpus; i++)
     if (vm->vcpus[i])
       vmm__vcpu_free(vm->vcpus[i]);
+  vmm__devices_destroy(vm);
+  vmm__chardevs_destroy(vm);
+  vmm__loop_destroy(vm);
+  vmm__run_fini(vm);
   /* The backend VM goes before the memory it maps. */
   vm->ops->vm_destroy(vm->bvm);
   while (vm->mem.count)

@@ -34,6 +34,19 @@ struct vmm_vm {
   struct vmm__hypercall *hypercalls; /* sorted by nr */
   size_t n_hypercalls, cap_hypercalls;
   vmm_vcpu_t **vcpus;                /* indexed by id, max_vcpus entries */
+  uint32_t flags;                    /* VMM_VM_F_* */
+
+  /* Devices and character back-ends (device.c, chardev.c), and what was
+   * handed out to devices that did not choose (irq.c). */
+  vmm_device_t *devices;
+  vmm_chardev_t *chardevs;
+  uint32_t next_gsi;
+  uint64_t next_mmio;
+
+  /* The event loop (loop.c) and libvmm's threads (run.c); NULL until
+   * first needed. */
+  struct vmm__loop *loop;
+  struct vmm__run *run;
 };
 
 /* The handler range a vCPU used last in one address space; valid while
@@ -73,7 +86,13 @@ struct vmm_mem_region {
  * Live-handle registry: lets API calls reject destroyed or foreign
  * pointers with VMM_EBADF instead of touching freed memory.
  */
-enum vmm__handle_type { VMM__H_VM = 1, VMM__H_VCPU, VMM__H_REGION };
+enum vmm__handle_type {
+  VMM__H_VM = 1,
+  VMM__H_VCPU,
+  VMM__H_REGION,
+  VMM__H_DEVICE,
+  VMM__H_CHARDEV
+};
 int vmm__handle_add(const void *p, enum vmm__handle_type type);
 void vmm__handle_remove(const void *p);
 bool vmm__handle_valid(const void *p, enum vmm__handle_type type);

@@ -265,6 +265,71 @@ static int kvm_supported_cpuid(void *bvm, vmm_cpuid_entry_t *entries,
   return vmm__kvm_cpuid_export(c, entries, capacity, count);
 }
 
+/* ---- interrupts and eventfds ---------------------------------------- */
+
+static int kvm_irqchip_create(void *bvm) {
+  struct kvm_vm *k = bvm;
+  if (ioctl(k->fd, KVM_CREATE_IRQCHIP, 0) < 0)
+    return vmm__error(VMM_EBACKEND, "kvm: KVM_CREATE_IRQCHIP: %s",
+                      strerror(errno));
+  /* The PIT, with its speaker-port dummy, as PC firmware and kernels
+   * expect a timer on IRQ 0. */
+  struct kvm_pit_config pit = {.flags = KVM_PIT_SPEAKER_DUMMY};
+  if (ioctl(k->fd, KVM_CREATE_PIT2, &pit) < 0)
+    return vmm__error(VMM_EBACKEND, "kvm: KVM_CREATE_PIT2: %s",
+                      strerror(errno));
+  return 0;
+}
+
+static int kvm_irq_line(void *bvm, uint32_t gsi, int level) {
+  struct kvm_vm *k = bvm;
+  struct kvm_irq_level l = {.irq = gsi, .level = (uint32_t)!!level};
+  if (vmm__kvm_ioctl(k->fd, KVM_IRQ_LINE, &l) < 0)
+    return vmm__error(VMM_EBACKEND, "kvm: KVM_IRQ_LINE gsi %u: %s", gsi,
+                      strerror(errno));
+  return 0;
+}
+
+static int kvm_msi_send(void *bvm, uint64_t address, uint32_t data) {
+  struct kvm_vm *k = bvm;
+  struct kvm_msi m = {.address_lo = (uint32_t)address,
+                      .address_hi = (uint32_t)(address >> 32),
+                      .data = data};
+  /* 0 means the interrupt was blocked by the guest (masked): not an
+   * error for the sender. */
+  if (vmm__kvm_ioctl(k->fd, KVM_SIGNAL_MSI, &m) < 0)
+    return vmm__error(VMM_EBACKEND, "kvm: KVM_SIGNAL_MSI 0x%llx/0x%x: %s",
+                      (unsigned long long)address, data, strerror(errno));
+  return 0;
+}
+
+static int kvm_irqfd(void *bvm, int fd, uint32_t gsi, int assign) {
+  struct kvm_vm *k = bvm;
+  struct kvm_irqfd f = {.fd = (uint32_t)fd, .gsi = gsi,
+                        .flags = assign ? 0 : KVM_IRQFD_FLAG_DEASSIGN};
+  if (vmm__kvm_ioctl(k->fd, KVM_IRQFD, &f) < 0)
+    return vmm__error(VMM_EBACKEND, "kvm: KVM_IRQFD gsi %u: %s", gsi,
+                      strerror(errno));
+  return 0;
+}
+
+static int kvm_ioeventfd(void *bvm, int fd, vmm_io_space_t space,
+                         uint64_t addr, uint32_t len, int match,
+                         uint64_t value, int assign) {
+  struct kvm_vm *k = bvm;
+  struct kvm_ioeventfd e = {
+      .datamatch = value, .addr = addr, .len = len, .fd = fd,
+      .flags = (space == VMM_IO_PIO ? KVM_IOEVENTFD_FLAG_PIO : 0) |
+               (match ? KVM_IOEVENTFD_FLAG_DATAMATCH : 0) |
+               (assign ? 0 : KVM_IOEVENTFD_FLAG_DEASSIGN)};
+  if (vmm__kvm_ioctl(k->fd, KVM_IOEVENTFD, &e) < 0)
+    return vmm__error(errno == ENOSPC ? VMM_ENOSPC : VMM_EBACKEND,
+                      "kvm: KVM_IOEVENTFD %s 0x%llx/%u: %s",
+                      space == VMM_IO_PIO ? "port" : "mmio",
+                      (unsigned long long)addr, len, strerror(errno));
+  return 0;
+}
+
 const struct vmm__backend_ops vmm__kvm_ops = {
     .name = "kvm",
     .probe = kvm_probe,
@@ -274,6 +339,11 @@ const struct vmm__backend_ops vmm__kvm_ops = {
     .mem_set = kvm_mem_set,
     .dirty_log_fetch = kvm_dirty_log_fetch,
     .supported_cpuid = kvm_supported_cpuid,
+    .irqchip_create = kvm_irqchip_create,
+    .irq_line = kvm_irq_line,
+    .msi_send = kvm_msi_send,
+    .irqfd = kvm_irqfd,
+    .ioeventfd = kvm_ioeventfd,
     .vcpu_create = vmm__kvm_vcpu_create,
     .vcpu_destroy = vmm__kvm_vcpu_destroy,
     .vcpu_run = vmm__kvm_vcpu_run,

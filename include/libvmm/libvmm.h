@@ -11,5 +11,9 @@
 #include <libvmm/vcpu.h>
 #include <libvmm/io.h>
 #include <libvmm/loader.h>
+#include <libvmm/irq.h>
+#include <libvmm/device.h>
+#include <libvmm/virtio.h>
+#include <libvmm/uv.h>
 
 #endif

@@ -30,7 +30,7 @@ static const struct {
 } suites[] = {
     {"guests", guest_tests}, {"state", state_tests},
     {"memory", memory_tests}, {"io", io_tests},
-    {"misuse", misuse_tests},
+    {"misuse", misuse_tests}, {"run", run_tests},
 };
 
 static void on_timeout(int sig) {

@@ -16,5 +16,7 @@ extern const struct test_def memory_tests[];
 /* Handler registration and bad input (api_test.c). */
 extern const struct test_def io_tests[];
 extern const struct test_def misuse_tests[];
+/* Running VMs on libvmm's threads, interrupts (run_test.c). */
+extern const struct test_def run_tests[];
 
 #endif

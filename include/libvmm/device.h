@@ -1,0 +1,77 @@
+/* libvmm/device.h — device objects, character back-ends, emulated devices. */
+#ifndef LIBVMM_DEVICE_H
+#define LIBVMM_DEVICE_H
+
+#include <libvmm/common.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/*
+ * Devices are created on a VM before vmm_vm_start() (VMM_ESTATE after)
+ * and live until the VM is destroyed. A device whose guest driver did
+ * something invalid stops serving it and says why in vmm_device_error().
+ */
+typedef struct vmm_device vmm_device_t;
+
+/* "uart16550", "virtio-rng", ... */
+VMM_EXPORT const char *vmm_device_type(const vmm_device_t *dev);
+/* The reason the device stopped serving the guest, or NULL if it works. */
+VMM_EXPORT const char *vmm_device_error(const vmm_device_t *dev);
+
+/*
+ * Character back-ends carry a serial line or console between a device and
+ * the outside: the process's stdio, a file (output only), a unix socket
+ * (libvmm listens at `path`, one client at a time), or an in-memory buffer
+ * that the program reads and writes through the API (tests, embedders).
+ * A back-end serves one device.
+ */
+typedef struct vmm_chardev vmm_chardev_t;
+
+VMM_EXPORT int vmm_chardev_stdio(vmm_vm_t *vm, vmm_chardev_t **out);
+VMM_EXPORT int vmm_chardev_file(vmm_vm_t *vm, const char *path,
+                                vmm_chardev_t **out);
+VMM_EXPORT int vmm_chardev_socket(vmm_vm_t *vm, const char *path,
+                                  vmm_chardev_t **out);
+/* Guest output beyond `capacity` unread bytes is dropped (and counted). */
+VMM_EXPORT int vmm_chardev_buffer(vmm_vm_t *vm, size_t capacity,
+                                  vmm_chardev_t **out);
+/* Buffer back-ends: takes up to `len` bytes the guest wrote; returns how
+ * many (0 when none), or a negative code. */
+VMM_EXPORT int vmm_chardev_buffer_read(vmm_chardev_t *chr, void *buf,
+                                       size_t len);
+/* Buffer back-ends: hands bytes to the guest as input. */
+VMM_EXPORT int vmm_chardev_buffer_write(vmm_chardev_t *chr, const void *buf,
+                                        size_t len);
+
+/* 16550A UART. Defaults: COM1, port 0x3f8, IRQ 4. */
+typedef struct vmm_uart_config {
+  size_t size;
+  uint16_t port;
+  uint16_t reserved;
+  uint32_t irq;          /* GSI; needs VMM_VM_F_IRQCHIP to interrupt */
+  vmm_chardev_t *chardev; /* NULL: output discarded, no input */
+} vmm_uart_config_t;
+#define VMM_UART_CONFIG_INIT {sizeof(vmm_uart_config_t), 0x3f8, 0, 4, NULL}
+VMM_EXPORT int vmm_uart_create(vmm_vm_t *vm, const vmm_uart_config_t *config,
+                               vmm_device_t **out);
+
+/*
+ * An exit port compatible with QEMU's isa-debug-exit: a write of `value`
+ * to `port` (default 0xf4, 1..4 bytes) stops the VM with status
+ * (value << 1) | 1 and reason VMM_STOP_GUEST_EXIT.
+ */
+VMM_EXPORT int vmm_debug_exit_create(vmm_vm_t *vm, uint16_t port,
+                                     vmm_device_t **out);
+/* The i8042 controller's reset line: writing 0xFE to port 0x64 stops the
+ * VM with VMM_STOP_RESET. Status reads say "no data, ready". */
+VMM_EXPORT int vmm_i8042_create(vmm_vm_t *vm, vmm_device_t **out);
+/* CMOS real-time clock at ports 0x70/0x71, reading the host's time (UTC),
+ * with the 128 bytes of CMOS memory. */
+VMM_EXPORT int vmm_rtc_create(vmm_vm_t *vm, vmm_device_t **out);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,65 @@
+/* src/device.c — the device registry of a VM and the public device accessors. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "device_internal.h"
+#include "error.h"
+#include "vm_internal.h"
+
+int vmm__device_add(vmm_vm_t *vm, vmm_device_t *dev,
+                    const struct vmm__device_ops *ops) {
+  if (!vmm__handle_valid(vm, VMM__H_VM))
+    return vmm__error(VMM_EBADF, "%s: not a live VM handle", ops->type);
+  if (vmm_vm_state(vm) != VMM_VM_CREATED)
+    return vmm__error(VMM_ESTATE, "%s: devices are added before "
+                      "vmm_vm_start()", ops->type);
+  dev->ops = ops;
+  dev->vm = vm;
+  atomic_init(&dev->failed, 0);
+  dev->error[0] = '\0';
+  int rc = vmm__handle_add(dev, VMM__H_DEVICE);
+  if (rc < 0)
+    return vmm__error(rc, "%s: out of memory for the handle", ops->type);
+  pthread_rwlock_wrlock(&vm->lock);
+  dev->next = vm->devices;
+  vm->devices = dev;
+  pthread_rwlock_unlock(&vm->lock);
+  return 0;
+}
+
+bool vmm__device_fail(vmm_device_t *dev, const char *fmt, ...) {
+  int expected = 0;
+  /* 2 while the message is written, 1 once readers may see it. */
+  if (!atomic_compare_exchange_strong(&dev->failed, &expected, 2))
+    return false;
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(dev->error, sizeof(dev->error), fmt, ap);
+  va_end(ap);
+  atomic_store(&dev->failed, 1);
+  fprintf(stderr, "libvmm: %s: %s\n", dev->ops->type, dev->error);
+  return true;
+}
+
+void vmm__devices_destroy(vmm_vm_t *vm) {
+  vmm_device_t *dev = vm->devices;
+  vm->devices = NULL;
+  while (dev) {
+    vmm_device_t *next = dev->next;
+    vmm__handle_remove(dev);
+    if (dev->ops->destroy)
+      dev->ops->destroy(dev);
+    dev = next;
+  }
+}
+
+const char *vmm_device_type(const vmm_device_t *dev) {
+  return vmm__handle_valid(dev, VMM__H_DEVICE) ? dev->ops->type : NULL;
+}
+
+const char *vmm_device_error(const vmm_device_t *dev) {
+  if (!vmm__handle_valid(dev, VMM__H_DEVICE))
+    return NULL;
+  return atomic_load(&dev->failed) == 1 ? dev->error : NULL;
+}

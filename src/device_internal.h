@@ -1,0 +1,68 @@
+/* src/device_internal.h — the device object every device model embeds. */
+#ifndef VMM__DEVICE_INTERNAL_H
+#define VMM__DEVICE_INTERNAL_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+
+#include <libvmm/libvmm.h>
+
+struct vmm__device_ops {
+  const char *type; /* "uart16550" */
+  /* Frees what the device holds (its handlers go with the VM). */
+  void (*destroy)(vmm_device_t *dev);
+};
+
+/* Devices put this first in their own struct and cast. */
+struct vmm_device {
+  const struct vmm__device_ops *ops;
+  vmm_vm_t *vm;
+  vmm_device_t *next;  /* the VM's list, newest first */
+  atomic_int failed;   /* the guest broke the device's rules */
+  char error[256];
+};
+
+/* Registers a device built by a constructor: checks the VM is a live,
+ * not-yet-started VM, links it and makes the handle valid. */
+int vmm__device_add(vmm_vm_t *vm, vmm_device_t *dev,
+                    const struct vmm__device_ops *ops);
+/*
+ * Puts the device into its error state with a reason (printf-style), once:
+ * the first reason wins and is also printed to stderr as
+ * "libvmm: <type>: <reason>". Returns true the first time.
+ */
+bool vmm__device_fail(vmm_device_t *dev, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+/* Frees every device of a VM (vmm_vm_destroy, after the vCPUs stopped). */
+void vmm__devices_destroy(vmm_vm_t *vm);
+
+/* ---- character back-ends, as devices see them ---------------------- */
+
+/*
+ * Input for the device: returns how many of `len` bytes it took. What it
+ * did not take stays with the back-end until vmm__chardev_input_ready().
+ * Called on the loop thread (fd back-ends) or on the thread calling
+ * vmm_chardev_buffer_write(); the device locks what it shares.
+ */
+typedef size_t (*vmm__chardev_input_fn)(void *opaque, const uint8_t *data,
+                                        size_t len);
+/* Connects a device to the back-end (VMM_EBUSY if one already is). */
+int vmm__chardev_attach(vmm_chardev_t *chr, vmm__chardev_input_fn fn,
+                        void *opaque);
+/* Guest output. Never blocks for long: what cannot be written now is
+ * dropped and counted. Any thread. */
+void vmm__chardev_write(vmm_chardev_t *chr, const uint8_t *data, size_t len);
+/* The device has room again: pending input is offered anew (any thread;
+ * delivered on the loop thread or at once for buffer back-ends). */
+void vmm__chardev_input_ready(vmm_chardev_t *chr);
+/* Disconnects the device (its destroy, or a constructor failing after
+ * attach); an input call in flight has returned when this returns. */
+void vmm__chardev_detach(vmm_chardev_t *chr);
+/* The VM a back-end belongs to; NULL for a handle that is not live. */
+vmm_vm_t *vmm__chardev_vm(const vmm_chardev_t *chr);
+/* How many bytes of guest output were dropped so far (tests, messages). */
+uint64_t vmm__chardev_dropped(const vmm_chardev_t *chr);
+/* Frees every character back-end of a VM. */
+void vmm__chardevs_destroy(vmm_vm_t *vm);
+
+#endif

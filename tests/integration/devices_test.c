@@ -1,0 +1,997 @@
+/* tests/integration/devices_test.c — libvmm's emulated devices and
+ * character back-ends, driven by a real guest (tests/guests/devices.c):
+ * the 16550A UART polled and by interrupt over every back-end, debug-exit,
+ * the i8042 reset line, the CMOS clock, and a guest that misbehaves.
+ *
+ *   devices_test --backend kvm --guest devices PATH [--test NAME]... [--list]
+ *
+ * Exits 77 (meson's SKIP) with "SKIP: reason" when the backend cannot run
+ * here, 0 when every test passed, 1 otherwise.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <CUnit/Basic.h>
+
+#include "../guests/devices.h"
+#include "check.h"
+#include "test_vm.h"
+
+#define EXIT_SKIP 77
+#define TEST_TIMEOUT_S 60
+#define WAIT_MS 30000 /* for a started VM to stop by itself */
+
+/* ---- set-up ------------------------------------------------------------- */
+
+static pthread_mutex_t console_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/* Port 0xE9, as test_vm.c collects it. */
+static int console_out(vmm_vcpu_t *vcpu, uint64_t addr, uint8_t *data,
+                       uint32_t size, int is_write, void *opaque) {
+  (void)vcpu, (void)addr;
+  struct test_vm *t = opaque;
+  if (!is_write)
+    return 0;
+  pthread_mutex_lock(&console_lock);
+  for (uint32_t i = 0; i < size && t->console_len + 1 < TEST_CONSOLE_MAX; i++)
+    t->console[t->console_len++] = (char)data[i];
+  t->console[t->console_len] = 0;
+  pthread_mutex_unlock(&console_lock);
+  return 0;
+}
+
+/* test_vm_create() for the devices guest, with VM flags. */
+static int dev_vm_create(struct test_vm *t, uint32_t flags) {
+  memset(t, 0, sizeof(*t));
+  const char *path = test_guest_path("devices");
+  if (!path) {
+    snprintf(t->error, sizeof(t->error), "--guest devices PATH not given");
+    return VMM_EINVAL;
+  }
+  vmm_vm_config_t cfg = VMM_VM_CONFIG_INIT;
+  cfg.backend = test_backend;
+  cfg.flags = flags;
+  const char *what = "vmm_vm_create";
+  int rc = vmm_vm_create(&cfg, &t->vm);
+  if (rc == 0) {
+    what = "vmm_mem_map";
+    rc = vmm_mem_map(t->vm, GUEST_RAM_GPA, GUEST_RAM_SIZE, NULL, 0, &t->ram);
+  }
+  if (rc == 0) {
+    what = "vmm_vcpu_create";
+    rc = vmm_vcpu_create(t->vm, 0, &t->vcpu);
+  }
+  if (rc == 0) {
+    what = "vmm_io_register(0xE9)";
+    rc = vmm_io_register(t->vm, VMM_IO_PIO, GUEST_PRINT_PORT, 1, console_out,
+                         t);
+  }
+  if (rc == 0) {
+    what = "vmm_load_elf_file";
+    t->elf.size = sizeof(t->elf);
+    rc = vmm_load_elf_file(t->vm, path, &t->elf);
+  }
+  if (rc == 0) {
+    what = "vmm_vcpu_setup_long_mode";
+    rc = vmm_vcpu_setup_long_mode(t->vcpu, t->elf.entry, GUEST_STACK_TOP,
+                                  GUEST_SETUP_GPA);
+  }
+  if (rc < 0)
+    snprintf(t->error, sizeof(t->error), "%s: %s (%s)", what,
+             vmm_err_name(rc), vmm_last_error());
+  return rc;
+}
+
+#define DEV_CREATE(t, flags)                                                  \
+  check_true(dev_vm_create((t), (flags)) == 0, __LINE__, "dev_vm_create",     \
+             "%s", (t)->error)
+
+/* Mode, exit port (0: a DONE ucall), exit value and size, count. */
+static bool set_params(struct test_vm *t, uint64_t mode, uint64_t exit_port,
+                       uint64_t value, uint64_t size, uint64_t count) {
+  return EXPECT_OK(test_vm_set_param(t, DEV_PARAM_MODE, mode)) &&
+         EXPECT_OK(test_vm_set_param(t, DEV_PARAM_EXIT_PORT, exit_port)) &&
+         EXPECT_OK(test_vm_set_param(t, DEV_PARAM_EXIT_VALUE, value)) &&
+         EXPECT_OK(test_vm_set_param(t, DEV_PARAM_EXIT_SIZE, size)) &&
+         EXPECT_OK(test_vm_set_param(t, DEV_PARAM_COUNT, count));
+}
+
+/* A UART at COM1 over `chr`. */
+static bool add_uart(struct test_vm *t, vmm_chardev_t *chr,
+                     vmm_device_t **out) {
+  vmm_uart_config_t cfg = VMM_UART_CONFIG_INIT;
+  cfg.chardev = chr;
+  return EXPECT_OK(vmm_uart_create(t->vm, &cfg, out));
+}
+
+/* Everything a buffer back-end holds (up to `max` - 1 bytes), as a string. */
+static size_t drain(vmm_chardev_t *chr, char *buf, size_t max) {
+  size_t len = 0;
+  for (;;) {
+    int n = vmm_chardev_buffer_read(chr, buf + len, max - 1 - len);
+    if (n <= 0)
+      break;
+    len += (size_t)n;
+  }
+  buf[len] = 0;
+  return len;
+}
+
+static void pattern(uint8_t *buf, size_t n, unsigned seed) {
+  for (size_t i = 0; i < n; i++)
+    buf[i] = (uint8_t)(' ' + (i * 7 + seed) % 95);
+}
+
+static uint64_t echo_sum(const uint8_t *buf, size_t n) {
+  uint64_t sum = 0;
+  for (size_t i = 0; i < n; i++)
+    sum = sum * 31 + buf[i];
+  return sum;
+}
+
+/* ---- VMs on libvmm's threads: ucalls through vmm_vm_on_exit() ----------- */
+
+struct ucall_log {
+  pthread_mutex_t mu;
+  unsigned syncs;
+  struct ucall last_sync;
+  bool done, aborted;
+  char abort_text[UCALL_TEXT_MAX];
+};
+
+static int on_exit_ucall(vmm_vcpu_t *vcpu, vmm_exit_t *e, void *opaque) {
+  struct ucall_log *log = opaque;
+  if (e->reason != VMM_EXIT_IO || e->u.io.port != UCALL_PORT ||
+      e->u.io.size != 4 || !e->u.io.is_write)
+    return 1; /* the default treatment */
+  vmm_vm_t *vm = vmm_vcpu_vm(vcpu);
+  uint32_t gpa;
+  struct ucall uc;
+  memcpy(&gpa, e->u.io.data, 4);
+  if (vmm_mem_read(vm, gpa, &uc, sizeof(uc)) < 0 || uc.magic != UCALL_MAGIC)
+    return VMM_EINVAL;
+  uc.text[UCALL_TEXT_MAX - 1] = 0;
+  pthread_mutex_lock(&log->mu);
+  switch (uc.cmd) {
+  case UCALL_PRINT:
+    printf("    guest: %s\n", uc.text);
+    break;
+  case UCALL_SYNC:
+    log->syncs++;
+    log->last_sync = uc;
+    break;
+  case UCALL_DONE:
+    log->done = true;
+    vmm_vm_stop(vm, 0);
+    break;
+  case UCALL_ABORT:
+    log->aborted = true;
+    memcpy(log->abort_text, uc.text, sizeof(uc.text));
+    vmm_vm_stop(vm, -1);
+    break;
+  }
+  pthread_mutex_unlock(&log->mu);
+  return 0;
+}
+
+static bool start(struct test_vm *t, struct ucall_log *log) {
+  memset(log, 0, sizeof(*log));
+  pthread_mutex_init(&log->mu, NULL);
+  return EXPECT_OK(vmm_vm_on_exit(t->vm, on_exit_ucall, log)) &&
+         EXPECT_OK(vmm_vm_start(t->vm));
+}
+
+/* Waits for the VM to stop by itself; false (and a stopped VM) if it
+ * did not, or if the guest aborted. */
+static bool wait_stopped(struct test_vm *t, struct ucall_log *log,
+                         vmm_vm_stop_info_t *info) {
+  memset(info, 0, sizeof(*info));
+  info->size = sizeof(*info);
+  int rc = vmm_vm_wait(t->vm, WAIT_MS, info);
+  if (rc == VMM_ETIMEDOUT) {
+    vmm_vm_stop(t->vm, -1);
+    vmm_vm_wait(t->vm, -1, info);
+  }
+  bool ok = EXPECT_OK(rc);
+  pthread_mutex_lock(&log->mu);
+  ok &= EXPECT_TRUEF(!log->aborted, "guest aborted: %s", log->abort_text);
+  pthread_mutex_unlock(&log->mu);
+  return ok;
+}
+
+/* Waits until the guest has made `n` SYNCs (it is ready for input). */
+static bool wait_syncs(struct ucall_log *log, unsigned n) {
+  for (int i = 0; i < WAIT_MS / 2; i++) {
+    pthread_mutex_lock(&log->mu);
+    bool ok = log->syncs >= n, over = log->aborted || log->done;
+    pthread_mutex_unlock(&log->mu);
+    if (ok || over)
+      return EXPECT_TRUEF(ok, "the guest ended before SYNC %u", n);
+    usleep(2000);
+  }
+  return EXPECT_TRUEF(false, "no SYNC %u from the guest", n);
+}
+
+#define EXPECT_STOP(info, want_reason, want_status)                           \
+  do {                                                                        \
+    EXPECT_TRUEF((info).reason == (want_reason), "stop reason %u (%s), want " \
+                 "%u", (info).reason, (info).message, (unsigned)(want_reason)); \
+    EXPECT_EQ((uint32_t)(info).status, (uint32_t)(want_status));              \
+  } while (0)
+
+/* ---- UART output -------------------------------------------------------- */
+
+static void test_uart_output(void) {
+  struct test_vm t;
+  vmm_chardev_t *chr = NULL;
+  vmm_device_t *uart = NULL;
+  char out[256];
+  if (DEV_CREATE(&t, 0) && EXPECT_OK(vmm_chardev_buffer(t.vm, 4096, &chr)) &&
+      add_uart(&t, chr, &uart) &&
+      set_params(&t, DEV_MODE_UART_OUTPUT, 0, 0, 0, 0)) {
+    EXPECT_STR(vmm_device_type(uart), "uart16550");
+    EXPECT_TRUE(vmm_device_error(uart) == NULL);
+    RUN_UCALL(&t, UCALL_DONE);
+    drain(chr, out, sizeof(out));
+    EXPECT_STR(out, DEV_MESSAGE);
+    EXPECT_EQ(vmm_chardev_buffer_read(chr, out, sizeof(out)), 0);
+    EXPECT_TRUE(vmm_device_error(uart) == NULL);
+  }
+  test_vm_destroy(&t);
+}
+
+/* Output, then the debug-exit port stops the VM run by libvmm's threads. */
+static void test_uart_output_exit(void) {
+  struct test_vm t;
+  struct ucall_log log;
+  vmm_chardev_t *chr = NULL;
+  vmm_device_t *dbg = NULL;
+  vmm_vm_stop_info_t info;
+  char out[256];
+  if (DEV_CREATE(&t, 0) && EXPECT_OK(vmm_chardev_buffer(t.vm, 4096, &chr)) &&
+      add_uart(&t, chr, NULL) &&
+      EXPECT_OK(vmm_debug_exit_create(t.vm, 0, &dbg)) &&
+      set_params(&t, DEV_MODE_UART_OUTPUT, 0xf4, 0x21, 1, 0) &&
+      start(&t, &log)) {
+    EXPECT_STR(vmm_device_type(dbg), "debug-exit");
+    if (wait_stopped(&t, &log, &info)) {
+      EXPECT_STOP(info, VMM_STOP_GUEST_EXIT, 0x43);
+      EXPECT_EQ(vmm_vm_state(t.vm), VMM_VM_STOPPED);
+    }
+    drain(chr, out, sizeof(out));
+    EXPECT_STR(out, DEV_MESSAGE);
+  }
+  test_vm_destroy(&t);
+}
+
+/* A file back-end appends to what is there. */
+static void test_uart_file(void) {
+  struct test_vm t;
+  struct ucall_log log;
+  vmm_chardev_t *chr = NULL;
+  vmm_vm_stop_info_t info;
+  char dir[] = "/tmp/libvmm-devices-XXXXXX", path[64];
+  if (!EXPECT_TRUE(mkdtemp(dir)))
+    return;
+  snprintf(path, sizeof(path), "%s/console.log", dir);
+  FILE *f = fopen(path, "w");
+  if (f) {
+    fputs("before\n", f);
+    fclose(f);
+  }
+  if (DEV_CREATE(&t, 0) && EXPECT_OK(vmm_chardev_file(t.vm, path, &chr)) &&
+      add_uart(&t, chr, NULL) &&
+      EXPECT_OK(vmm_debug_exit_create(t.vm, 0, NULL)) &&
+      set_params(&t, DEV_MODE_UART_OUTPUT, 0xf4, 0, 1, 0) &&
+      start(&t, &log) && wait_stopped(&t, &log, &info))
+    EXPECT_STOP(info, VMM_STOP_GUEST_EXIT, 1);
+  EXPECT_RC(vmm_chardev_buffer_read(chr, path, 1), VMM_EINVAL);
+  test_vm_destroy(&t);
+  size_t len = 0;
+  char *text = test_read_file(path, &len);
+  if (EXPECT_TRUE(text)) {
+    char *s = realloc(text, len + 1);
+    if (s) {
+      s[len] = 0;
+      EXPECT_STR(s, "before\n" DEV_MESSAGE);
+      text = s;
+    }
+    free(text);
+  }
+  EXPECT_FAIL(vmm_chardev_file(NULL, path, &chr));
+  unlink(path);
+  rmdir(dir);
+}
+
+/* ---- UART input ---------------------------------------------------------- */
+
+/* Input written before the run: 16 bytes fit the FIFO, the rest waits in
+ * the back-end and follows as the guest reads. */
+static void test_uart_echo(void) {
+  enum { N = 300 };
+  struct test_vm t;
+  vmm_chardev_t *chr = NULL;
+  uint8_t in[N];
+  char out[N + 1];
+  pattern(in, N, 1);
+  if (DEV_CREATE(&t, 0) && EXPECT_OK(vmm_chardev_buffer(t.vm, 4096, &chr)) &&
+      add_uart(&t, chr, NULL) &&
+      set_params(&t, DEV_MODE_UART_ECHO, 0, 0, 0, N) &&
+      RUN_UCALL(&t, UCALL_SYNC) && EXPECT_EQ(t.uc.args[0], 0) &&
+      EXPECT_OK(vmm_chardev_buffer_write(chr, in, N))) {
+    if (RUN_UCALL(&t, UCALL_SYNC))
+      EXPECT_EQ(t.uc.args[1], echo_sum(in, N));
+    RUN_UCALL(&t, UCALL_DONE);
+    EXPECT_EQ(drain(chr, out, sizeof(out)), N);
+    EXPECT_TRUE(memcmp(out, in, N) == 0);
+  }
+  test_vm_destroy(&t);
+}
+
+/* Input written while the guest runs on libvmm's threads, output read
+ * meanwhile: the UART's lock between a vCPU and the writing thread. */
+static void test_uart_echo_threads(void) {
+  enum { N = 2000 };
+  struct test_vm t;
+  struct ucall_log log;
+  vmm_chardev_t *chr = NULL;
+  vmm_vm_stop_info_t info;
+  static uint8_t in[N];
+  static char out[N + 1];
+  size_t got = 0;
+  pattern(in, N, 2);
+  if (DEV_CREATE(&t, 0) &&
+      EXPECT_OK(vmm_chardev_buffer(t.vm, 1 << 16, &chr)) &&
+      add_uart(&t, chr, NULL) &&
+      EXPECT_OK(vmm_debug_exit_create(t.vm, 0, NULL)) &&
+      set_params(&t, DEV_MODE_UART_ECHO, 0xf4, 0, 1, N) &&
+      start(&t, &log) && wait_syncs(&log, 1)) {
+    size_t sent = 0;
+    unsigned seed = 1;
+    while (sent < N) {
+      size_t chunk = 1 + rand_r(&seed) % 64;
+      if (chunk > N - sent)
+        chunk = N - sent;
+      if (!EXPECT_OK(vmm_chardev_buffer_write(chr, in + sent, chunk)))
+        break;
+      sent += chunk;
+      int n = vmm_chardev_buffer_read(chr, out + got, N - got);
+      if (n > 0)
+        got += (size_t)n;
+      if (seed & 4)
+        usleep(100);
+    }
+    if (wait_stopped(&t, &log, &info))
+      EXPECT_STOP(info, VMM_STOP_GUEST_EXIT, 1);
+    int n;
+    while ((n = vmm_chardev_buffer_read(chr, out + got, N - got)) > 0)
+      got += (size_t)n;
+    EXPECT_EQ(got, N);
+    EXPECT_TRUE(memcmp(out, in, N) == 0);
+    pthread_mutex_lock(&log.mu);
+    if (EXPECT_EQ(log.syncs, 2))
+      EXPECT_EQ(log.last_sync.args[1], echo_sum(in, N));
+    pthread_mutex_unlock(&log.mu);
+  }
+  test_vm_destroy(&t);
+}
+
+/* Reads exactly `len` bytes from a non-blocking fd within `ms`. */
+static size_t read_all(int fd, void *buf, size_t len, int ms) {
+  size_t got = 0;
+  struct timespec start, now;
+  clock_gettime(CLOCK_MONOTONIC, &start);
+  while (got < len) {
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    long spent = (now.tv_sec - start.tv_sec) * 1000 +
+                 (now.tv_nsec - start.tv_nsec) / 1000000;
+    if (spent >= ms)
+      break;
+    struct pollfd p = {.fd = fd, .events = POLLIN};
+    if (poll(&p, 1, (int)(ms - spent)) <= 0)
+      continue;
+    ssize_t n = read(fd, (uint8_t *)buf + got, len - got);
+    if (n > 0)
+      got += (size_t)n;
+    else if (n == 0 || (errno != EAGAIN && errno != EINTR))
+      break;
+  }
+  return got;
+}
+
+static int connect_to(const char *path) {
+  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  struct sockaddr_un addr = {.sun_family = AF_UNIX};
+  snprintf(addr.sun_path, sizeof(addr.sun_path), "%s", path);
+  if (fd >= 0 && connect(fd, (struct sockaddr *)&addr, sizeof(addr)) < 0) {
+    close(fd);
+    fd = -1;
+  }
+  return fd;
+}
+
+/* A fresh directory in which unix sockets can be bound: not every
+ * filesystem allows that (the nested test machine's /tmp is 9p). */
+static bool socket_dir(char *dir, size_t size) {
+  const char *candidates[] = {getenv("TMPDIR"), "/tmp", "/dev/shm", "/run"};
+  for (size_t i = 0; i < sizeof(candidates) / sizeof(candidates[0]); i++) {
+    if (!candidates[i] || !*candidates[i])
+      continue;
+    snprintf(dir, size, "%s/libvmm-devices-XXXXXX", candidates[i]);
+    if (!mkdtemp(dir))
+      continue;
+    struct sockaddr_un addr = {.sun_family = AF_UNIX};
+    snprintf(addr.sun_path, sizeof(addr.sun_path), "%s/probe", dir);
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    bool ok = fd >= 0 && bind(fd, (struct sockaddr *)&addr, sizeof(addr)) == 0;
+    if (fd >= 0)
+      close(fd);
+    unlink(addr.sun_path);
+    if (ok)
+      return true;
+    rmdir(dir);
+  }
+  return false;
+}
+
+/* A unix-socket back-end: mode 0600, one client, input through the loop. */
+static void test_uart_socket(void) {
+  enum { N = 500 };
+  struct test_vm t;
+  struct ucall_log log;
+  vmm_chardev_t *chr = NULL;
+  vmm_vm_stop_info_t info;
+  uint8_t in[N], out[N];
+  char dir[80], path[100];
+  int client = -1, second = -1;
+  pattern(in, N, 3);
+  if (!socket_dir(dir, sizeof(dir))) {
+    note("no directory here can hold a unix socket: not tested");
+    return;
+  }
+  snprintf(path, sizeof(path), "%s/console.sock", dir);
+  if (DEV_CREATE(&t, 0) && EXPECT_OK(vmm_chardev_socket(t.vm, path, &chr))) {
+    struct stat st;
+    if (EXPECT_OK(stat(path, &st))) {
+      EXPECT_TRUE(S_ISSOCK(st.st_mode));
+      EXPECT_EQ(st.st_mode & 0777, 0600);
+    }
+    vmm_chardev_t *again = NULL;
+    EXPECT_FAIL(vmm_chardev_socket(t.vm, path, &again)); /* path taken */
+    EXPECT_TRUE(again == NULL);
+    client = connect_to(path); /* waits in the backlog until the loop runs */
+    EXPECT_TRUE(client >= 0);
+  }
+  if (client >= 0 && add_uart(&t, chr, NULL) &&
+      EXPECT_OK(vmm_debug_exit_create(t.vm, 0, NULL)) &&
+      set_params(&t, DEV_MODE_UART_ECHO, 0xf4, 7, 1, N) &&
+      start(&t, &log) && wait_syncs(&log, 1)) {
+    EXPECT_EQ(write(client, in, N), N);
+    EXPECT_EQ(read_all(client, out, N, 20000), N);
+    EXPECT_TRUE(memcmp(out, in, N) == 0);
+    if (wait_stopped(&t, &log, &info))
+      EXPECT_STOP(info, VMM_STOP_GUEST_EXIT, 15);
+    /* The loop still serves the back-end: a second client is refused. */
+    second = connect_to(path);
+    if (EXPECT_TRUE(second >= 0)) {
+      char msg[128] = {0};
+      read_all(second, msg, sizeof(msg) - 1, 5000);
+      EXPECT_TRUE(strncmp(msg, "libvmm:", 7) == 0);
+    }
+  }
+  if (client >= 0)
+    close(client);
+  if (second >= 0)
+    close(second);
+  test_vm_destroy(&t);
+  struct stat st;
+  EXPECT_TRUE(stat(path, &st) < 0 && errno == ENOENT); /* unlinked */
+  rmdir(dir);
+}
+
+/* The stdio back-end, with the process's stdin and stdout on pipes. */
+static void test_uart_stdio(void) {
+  enum { N = 64 };
+  struct test_vm t;
+  struct ucall_log log;
+  vmm_chardev_t *chr = NULL;
+  vmm_vm_stop_info_t info = {.size = sizeof(info)};
+  uint8_t in[N], out[N];
+  int to_guest[2], from_guest[2];
+  pattern(in, N, 4);
+  if (!EXPECT_OK(pipe2(to_guest, O_CLOEXEC)))
+    return;
+  if (!EXPECT_OK(pipe2(from_guest, O_CLOEXEC))) {
+    close(to_guest[0]);
+    close(to_guest[1]);
+    return;
+  }
+  fflush(stdout);
+  int saved_in = dup(0), saved_out = dup(1);
+  dup2(to_guest[0], 0);
+  dup2(from_guest[1], 1);
+  int created = dev_vm_create(&t, 0), rc = created, rc_wait = 0;
+  size_t got = 0, written = 0;
+  bool aborted = false;
+  if (rc == 0)
+    rc = vmm_chardev_stdio(t.vm, &chr);
+  if (rc == 0) {
+    vmm_uart_config_t cfg = VMM_UART_CONFIG_INIT;
+    cfg.chardev = chr;
+    rc = vmm_uart_create(t.vm, &cfg, NULL);
+  }
+  if (rc == 0)
+    rc = vmm_debug_exit_create(t.vm, 0, NULL);
+  for (unsigned i = 0; rc == 0 && i < 5; i++)
+    rc = test_vm_set_param(&t, i, (uint64_t[]){DEV_MODE_UART_ECHO, 0xf4, 2,
+                                               1, N}[i]);
+  if (rc == 0) {
+    memset(&log, 0, sizeof(log));
+    pthread_mutex_init(&log.mu, NULL);
+    rc = vmm_vm_on_exit(t.vm, on_exit_ucall, &log);
+  }
+  if (rc == 0)
+    rc = vmm_vm_start(t.vm);
+  for (int i = 0; rc == 0 && i < WAIT_MS / 2; i++) {
+    pthread_mutex_lock(&log.mu);
+    bool ready = log.syncs >= 1 || log.aborted;
+    pthread_mutex_unlock(&log.mu);
+    if (ready)
+      break;
+    usleep(2000);
+  }
+  if (rc == 0) {
+    ssize_t w = write(to_guest[1], in, N);
+    written = w > 0 ? (size_t)w : 0;
+    close(to_guest[1]); /* then EOF: the back-end stops polling stdin */
+    to_guest[1] = -1;
+    got = read_all(from_guest[0], out, N, 20000);
+    rc_wait = vmm_vm_wait(t.vm, WAIT_MS, &info);
+    aborted = log.aborted;
+  }
+  /* Back to the real stdio before saying anything. */
+  fflush(stdout);
+  dup2(saved_in, 0);
+  dup2(saved_out, 1);
+  close(saved_in);
+  close(saved_out);
+  if (EXPECT_OK(rc)) {
+    EXPECT_EQ(written, N);
+    EXPECT_EQ(got, N);
+    EXPECT_TRUE(memcmp(out, in, N) == 0);
+    EXPECT_OK(rc_wait);
+    EXPECT_TRUEF(!aborted, "guest aborted: %s", log.abort_text);
+    EXPECT_STOP(info, VMM_STOP_GUEST_EXIT, 5);
+  } else if (created < 0) {
+    EXPECT_TRUEF(false, "%s", t.error);
+  }
+  test_vm_destroy(&t);
+  if (to_guest[1] >= 0)
+    close(to_guest[1]);
+  close(to_guest[0]);
+  close(from_guest[0]);
+  close(from_guest[1]);
+}
+
+/* ---- UART interrupts ---------------------------------------------------- */
+
+/* IRQ 4 through the in-kernel PIC: the guest sleeps in HLT until the
+ * received-data interrupt, its handler drains the FIFO. */
+static void test_uart_irq(void) {
+  enum { N = 40 };
+  struct test_vm t;
+  vmm_chardev_t *chr = NULL;
+  uint8_t in[N];
+  char out[N + 1];
+  pattern(in, N, 5);
+  int rc = dev_vm_create(&t, VMM_VM_F_IRQCHIP);
+  if (rc == VMM_ENOTSUP) {
+    note("the backend has no interrupt controller: %s", t.error);
+    test_vm_destroy(&t);
+    return;
+  }
+  if (check_true(rc == 0, __LINE__, "dev_vm_create(IRQCHIP)", "%s",
+                 t.error) &&
+      EXPECT_OK(vmm_chardev_buffer(t.vm, 4096, &chr)) &&
+      add_uart(&t, chr, NULL) &&
+      set_params(&t, DEV_MODE_UART_IRQ, 0, 0, 0, N) &&
+      RUN_UCALL(&t, UCALL_SYNC) && EXPECT_EQ(t.uc.args[0], 1) &&
+      EXPECT_OK(vmm_chardev_buffer_write(chr, in, N)) &&
+      RUN_UCALL(&t, UCALL_SYNC)) {
+    EXPECT_EQ(t.uc.args[0], 2);
+    EXPECT_EQ(t.uc.args[1], N);           /* bytes received */
+    EXPECT_TRUE(t.uc.args[2] >= 1);       /* interrupts taken */
+    EXPECT_EQ(t.uc.args[3], 0);           /* no other vector */
+    EXPECT_TRUE(t.uc.args[4] & (1u << 0x04 | 1u << 0x0c)); /* RX ids */
+    note("%u bytes in %u interrupt(s), IIR ids 0x%x", (unsigned)t.uc.args[1],
+         (unsigned)t.uc.args[2], (unsigned)t.uc.args[4]);
+    RUN_UCALL(&t, UCALL_DONE);
+    EXPECT_EQ(drain(chr, out, sizeof(out)), N);
+    EXPECT_TRUE(memcmp(out, in, N) == 0);
+  }
+  test_vm_destroy(&t);
+}
+
+/* ---- debug-exit and i8042 ------------------------------------------------ */
+
+static void debug_exit_case(uint16_t port, uint32_t value, unsigned size) {
+  struct test_vm t;
+  struct ucall_log log;
+  vmm_vm_stop_info_t info;
+  if (DEV_CREATE(&t, 0) &&
+      EXPECT_OK(vmm_debug_exit_create(t.vm, port, NULL)) &&
+      set_params(&t, DEV_MODE_DEBUG_EXIT, port ? port : 0xf4, value, size,
+                 0) &&
+      start(&t, &log) && wait_stopped(&t, &log, &info)) {
+    EXPECT_STOP(info, VMM_STOP_GUEST_EXIT, (value << 1) | 1);
+    EXPECT_TRUE(strstr(info.message, "debug-exit") != NULL);
+  }
+  test_vm_destroy(&t);
+}
+
+static void test_debug_exit(void) {
+  debug_exit_case(0, 0, 1);
+  debug_exit_case(0, 0x7f, 1);
+  debug_exit_case(0, 0x1234, 2);
+  debug_exit_case(0, 0xdeadbeef, 4);
+  debug_exit_case(0x501, 3, 1);
+}
+
+static void test_i8042_reset(void) {
+  struct test_vm t;
+  struct ucall_log log;
+  vmm_device_t *kbd = NULL;
+  vmm_vm_stop_info_t info;
+  if (DEV_CREATE(&t, 0) && EXPECT_OK(vmm_i8042_create(t.vm, &kbd)) &&
+      set_params(&t, DEV_MODE_I8042, 0, 0, 0, 0) && start(&t, &log) &&
+      wait_stopped(&t, &log, &info)) {
+    EXPECT_STR(vmm_device_type(kbd), "i8042");
+    EXPECT_STOP(info, VMM_STOP_RESET, 0);
+  }
+  test_vm_destroy(&t);
+}
+
+/* ---- RTC ----------------------------------------------------------------- */
+
+static int from_bcd(unsigned v, bool bcd) {
+  return bcd ? (int)((v >> 4) * 10 + (v & 15)) : (int)v;
+}
+
+/* The time a phase's SYNC reports, in seconds since the epoch. */
+static time_t rtc_decode(uint64_t packed, uint8_t reg_b) {
+  bool bcd = !(reg_b & 0x04), h24 = reg_b & 0x02;
+  struct tm tm = {0};
+  tm.tm_sec = from_bcd(packed & 0xff, bcd);
+  tm.tm_min = from_bcd((packed >> 8) & 0xff, bcd);
+  unsigned hour = (packed >> 16) & 0xff;
+  if (h24)
+    tm.tm_hour = from_bcd(hour, bcd);
+  else
+    tm.tm_hour = from_bcd(hour & 0x7f, bcd) % 12 + (hour & 0x80 ? 12 : 0);
+  tm.tm_mday = from_bcd((packed >> 24) & 0xff, bcd);
+  tm.tm_mon = from_bcd((packed >> 32) & 0xff, bcd) - 1;
+  tm.tm_year = from_bcd((packed >> 48) & 0xff, bcd) * 100 +
+               from_bcd((packed >> 40) & 0xff, bcd) - 1900;
+  return timegm(&tm);
+}
+
+static void test_rtc(void) {
+  struct test_vm t;
+  vmm_device_t *rtc = NULL;
+  if (!(DEV_CREATE(&t, 0) && EXPECT_OK(vmm_rtc_create(t.vm, &rtc)) &&
+        set_params(&t, DEV_MODE_RTC, 0, 0, 0, 0))) {
+    test_vm_destroy(&t);
+    return;
+  }
+  EXPECT_STR(vmm_device_type(rtc), "rtc");
+  static const uint8_t want_b[] = {0, 0x02, 0x06, 0x04, 0x00, 0x02};
+  struct tm set_tm = {.tm_year = 130, .tm_mon = 5, .tm_mday = 15,
+                      .tm_hour = 12, .tm_min = 34, .tm_sec = 56};
+  time_t set_time = timegm(&set_tm), set_at = 0;
+  for (uint64_t phase = DEV_RTC_PHASE_BCD24; phase <= DEV_RTC_PHASE_SET;
+       phase++) {
+    time_t before = time(NULL);
+    if (phase == DEV_RTC_PHASE_SET)
+      set_at = before;
+    if (!RUN_UCALL(&t, UCALL_SYNC))
+      break;
+    time_t after = time(NULL);
+    EXPECT_EQ(t.uc.args[0], phase);
+    EXPECT_EQ(t.uc.args[2], want_b[phase]);
+    EXPECT_EQ(t.uc.args[3] & 0x7f, 0x26);
+    EXPECT_EQ(t.uc.args[4], 0x80);
+    time_t guest = rtc_decode(t.uc.args[1], (uint8_t)t.uc.args[2]);
+    time_t lo = before - 2, hi = after + 2;
+    if (phase == DEV_RTC_PHASE_SET) {
+      lo = set_time - 1;
+      hi = set_time + (after - set_at) + 3;
+    }
+    EXPECT_TRUEF(guest >= lo && guest <= hi, "phase %u: guest time %lld "
+                 "(packed 0x%llx) not in [%lld, %lld]", (unsigned)phase,
+                 (long long)guest, (unsigned long long)t.uc.args[1],
+                 (long long)lo, (long long)hi);
+  }
+  RUN_UCALL(&t, UCALL_DONE);
+  test_vm_destroy(&t);
+}
+
+/* ---- a misbehaving guest ------------------------------------------------- */
+
+/* Odd-size accesses to every device and every UART offset, then random
+ * values of random sizes to the UART and RTC ports; the process lives,
+ * no device fails, nobody asked for a reset, and a driver can take the
+ * UART over afterwards. With an interrupt controller where there is one,
+ * so that the interrupt line toggles too. */
+static void test_garbage(void) {
+  struct test_vm t;
+  vmm_chardev_t *chr = NULL;
+  vmm_device_t *uart = NULL, *rtc = NULL, *kbd = NULL, *dbg = NULL;
+  char out[256];
+  int rc = dev_vm_create(&t, VMM_VM_F_IRQCHIP);
+  if (rc == VMM_ENOTSUP) {
+    test_vm_destroy(&t);
+    rc = dev_vm_create(&t, 0);
+  }
+  if (check_true(rc == 0, __LINE__, "dev_vm_create", "%s", t.error) &&
+      EXPECT_OK(vmm_chardev_buffer(t.vm, 64, &chr)) &&
+      add_uart(&t, chr, &uart) && EXPECT_OK(vmm_rtc_create(t.vm, &rtc)) &&
+      EXPECT_OK(vmm_i8042_create(t.vm, &kbd)) &&
+      EXPECT_OK(vmm_debug_exit_create(t.vm, 0, &dbg)) &&
+      set_params(&t, DEV_MODE_GARBAGE, 0, 0, 0, 20000) &&
+      EXPECT_OK(vmm_chardev_buffer_write(chr, "input", 5))) {
+    if (RUN_UCALL(&t, UCALL_SYNC)) {
+      drain(chr, out, sizeof(out)); /* whatever the garbage sent */
+      EXPECT_OK(vmm_chardev_buffer_write(chr, "more input", 10));
+      if (RUN_UCALL(&t, UCALL_DONE)) {
+        drain(chr, out, sizeof(out));
+        EXPECT_STR(out, "still alive\r\n");
+      }
+    }
+    EXPECT_TRUE(vmm_device_error(uart) == NULL);
+    EXPECT_TRUE(vmm_device_error(rtc) == NULL);
+    EXPECT_TRUE(vmm_device_error(kbd) == NULL);
+    EXPECT_TRUE(vmm_device_error(dbg) == NULL);
+    /* No device asked the VM (never started) to stop. */
+    EXPECT_RC(vmm_vm_wait(t.vm, 0, NULL), VMM_ESTATE);
+  }
+  test_vm_destroy(&t);
+}
+
+/* ---- API misuse ---------------------------------------------------------- */
+
+static void test_misuse(void) {
+  struct test_vm t, other;
+  vmm_chardev_t *chr = NULL, *chr2 = NULL, *foreign = NULL;
+  vmm_device_t *dev = (vmm_device_t *)&t, *uart = NULL;
+  memset(&other, 0, sizeof(other));
+  if (!DEV_CREATE(&t, 0)) {
+    test_vm_destroy(&t);
+    return;
+  }
+  vmm_uart_config_t cfg = VMM_UART_CONFIG_INIT;
+
+  /* Bad VMs. */
+  EXPECT_RC(vmm_uart_create(NULL, NULL, &dev), VMM_EBADF);
+  EXPECT_TRUE(dev == NULL);
+  EXPECT_RC(vmm_uart_create((vmm_vm_t *)&t, NULL, NULL), VMM_EBADF);
+  EXPECT_RC(vmm_debug_exit_create(NULL, 0, NULL), VMM_EBADF);
+  EXPECT_RC(vmm_i8042_create(NULL, NULL), VMM_EBADF);
+  EXPECT_RC(vmm_rtc_create(NULL, NULL), VMM_EBADF);
+  EXPECT_RC(vmm_chardev_buffer(NULL, 16, &chr), VMM_EBADF);
+  EXPECT_RC(vmm_chardev_stdio(NULL, &chr), VMM_EBADF);
+  EXPECT_RC(vmm_chardev_socket(NULL, "/tmp/x", &chr), VMM_EBADF);
+
+  /* Bad configurations. */
+  cfg.port = 0;
+  EXPECT_RC(vmm_uart_create(t.vm, &cfg, NULL), VMM_EINVAL);
+  cfg.port = 0xfffc; /* registers past 0xffff */
+  EXPECT_RC(vmm_uart_create(t.vm, &cfg, NULL), VMM_EINVAL);
+  cfg.port = 0x3f8;
+  cfg.irq = VMM_IRQ_GSI_MAX;
+  EXPECT_RC(vmm_uart_create(t.vm, &cfg, NULL), VMM_EINVAL);
+  cfg.irq = 4;
+  cfg.reserved = 1;
+  EXPECT_RC(vmm_uart_create(t.vm, &cfg, NULL), VMM_EINVAL);
+  cfg.reserved = 0;
+  cfg.size = 8;
+  EXPECT_RC(vmm_uart_create(t.vm, &cfg, NULL), VMM_EINVAL);
+  cfg.size = sizeof(cfg);
+  cfg.chardev = (vmm_chardev_t *)&t;
+  EXPECT_RC(vmm_uart_create(t.vm, &cfg, NULL), VMM_EBADF);
+  cfg.chardev = NULL;
+  EXPECT_RC(vmm_chardev_buffer(t.vm, 0, &chr), VMM_EINVAL);
+  EXPECT_RC(vmm_chardev_buffer(t.vm, 16, NULL), VMM_EINVAL);
+  EXPECT_RC(vmm_chardev_file(t.vm, NULL, &chr), VMM_EINVAL);
+  EXPECT_RC(vmm_chardev_file(t.vm, "/nonexistent-dir/x", &chr), VMM_ENOENT);
+  EXPECT_RC(vmm_chardev_socket(t.vm, "", &chr), VMM_EINVAL);
+  char longpath[200];
+  memset(longpath, 'a', sizeof(longpath) - 1);
+  longpath[0] = '/';
+  longpath[sizeof(longpath) - 1] = 0;
+  EXPECT_RC(vmm_chardev_socket(t.vm, longpath, &chr), VMM_ERANGE);
+  EXPECT_RC(vmm_chardev_buffer_read(NULL, longpath, 1), VMM_EBADF);
+  EXPECT_RC(vmm_chardev_buffer_write(NULL, "x", 1), VMM_EBADF);
+
+  /* Overlaps: with each other, with the hypercall port. */
+  if (EXPECT_OK(vmm_chardev_buffer(t.vm, 16, &chr))) {
+    EXPECT_RC(vmm_chardev_buffer_read(chr, NULL, 1), VMM_EINVAL);
+    EXPECT_RC(vmm_chardev_buffer_write(chr, NULL, 1), VMM_EINVAL);
+    EXPECT_OK(vmm_chardev_buffer_write(chr, "x", 0));
+    cfg.chardev = chr;
+    EXPECT_OK(vmm_uart_create(t.vm, &cfg, &uart));
+    cfg.chardev = NULL;
+    EXPECT_RC(vmm_uart_create(t.vm, &cfg, NULL), VMM_EOVERLAP);
+    cfg.port = 0x3fc; /* overlaps the first UART's upper half */
+    EXPECT_RC(vmm_uart_create(t.vm, &cfg, NULL), VMM_EOVERLAP);
+    cfg.port = 0x2f8;
+    cfg.chardev = chr; /* serves the first UART already */
+    EXPECT_RC(vmm_uart_create(t.vm, &cfg, NULL), VMM_EBUSY);
+    /* The failed UARTs left no registration behind: COM2 works now. */
+    EXPECT_OK(vmm_chardev_buffer(t.vm, 16, &chr2));
+    cfg.chardev = chr2;
+    EXPECT_OK(vmm_uart_create(t.vm, &cfg, NULL));
+  }
+  cfg.port = 0xe8; /* 0xe8-0xef: the hypercall port 0xec */
+  cfg.chardev = NULL;
+  EXPECT_RC(vmm_uart_create(t.vm, &cfg, NULL), VMM_EOVERLAP);
+  EXPECT_RC(vmm_debug_exit_create(t.vm, 0xec, NULL), VMM_EOVERLAP);
+  EXPECT_RC(vmm_debug_exit_create(t.vm, 0x3f9, NULL), VMM_EOVERLAP);
+  EXPECT_OK(vmm_rtc_create(t.vm, NULL));
+  EXPECT_RC(vmm_rtc_create(t.vm, NULL), VMM_EOVERLAP);
+  EXPECT_OK(vmm_i8042_create(t.vm, NULL));
+  EXPECT_RC(vmm_i8042_create(t.vm, NULL), VMM_EOVERLAP);
+  EXPECT_OK(vmm_debug_exit_create(t.vm, 0, NULL));
+  EXPECT_RC(vmm_debug_exit_create(t.vm, 0xf4, NULL), VMM_EOVERLAP);
+
+  /* A back-end of another VM. */
+  if (DEV_CREATE(&other, 0) &&
+      EXPECT_OK(vmm_chardev_buffer(other.vm, 16, &foreign))) {
+    cfg.port = 0x3e8;
+    cfg.chardev = foreign;
+    EXPECT_RC(vmm_uart_create(t.vm, &cfg, NULL), VMM_EINVAL);
+  }
+  test_vm_destroy(&other);
+  /* Its back-ends went with it. */
+  EXPECT_RC(vmm_chardev_buffer_write(foreign, "x", 1), VMM_EBADF);
+  EXPECT_TRUE(vmm_device_type(NULL) == NULL);
+  EXPECT_TRUE(vmm_device_error(NULL) == NULL);
+
+  /* After start, devices cannot be added. */
+  struct ucall_log log;
+  vmm_vm_stop_info_t info;
+  if (set_params(&t, DEV_MODE_DEBUG_EXIT, 0xf4, 0, 1, 0) &&
+      start(&t, &log)) {
+    cfg.port = 0x3e8;
+    cfg.chardev = NULL;
+    EXPECT_RC(vmm_uart_create(t.vm, &cfg, NULL), VMM_ESTATE);
+    EXPECT_RC(vmm_debug_exit_create(t.vm, 0x600, NULL), VMM_ESTATE);
+    EXPECT_RC(vmm_rtc_create(t.vm, NULL), VMM_ESTATE);
+    if (wait_stopped(&t, &log, &info))
+      EXPECT_STOP(info, VMM_STOP_GUEST_EXIT, 1);
+  }
+  test_vm_destroy(&t);
+  EXPECT_TRUE(vmm_device_type(uart) == NULL); /* gone with the VM */
+}
+
+/* ---- runner -------------------------------------------------------------- */
+
+static const struct {
+  const char *name;
+  void (*fn)(void);
+} tests[] = {
+    {"uart_output", test_uart_output},
+    {"uart_output_exit", test_uart_output_exit},
+    {"uart_file", test_uart_file},
+    {"uart_echo", test_uart_echo},
+    {"uart_echo_threads", test_uart_echo_threads},
+    {"uart_socket", test_uart_socket},
+    {"uart_stdio", test_uart_stdio},
+    {"uart_irq", test_uart_irq},
+    {"debug_exit", test_debug_exit},
+    {"i8042_reset", test_i8042_reset},
+    {"rtc", test_rtc},
+    {"garbage", test_garbage},
+    {"misuse", test_misuse},
+};
+
+static void on_timeout(int sig) {
+  (void)sig;
+  static const char msg[] = "\ndevices_test: a test exceeded its time "
+                            "limit; stopping\n";
+  CU_pTest t = CU_get_current_test();
+  ssize_t r = write(2, msg, sizeof(msg) - 1);
+  if (t && t->pName) {
+    r = write(2, "  test: ", 8);
+    r = write(2, t->pName, strlen(t->pName));
+    r = write(2, "\n", 1);
+  }
+  (void)r;
+  _exit(1);
+}
+
+static void test_setup(void) { alarm(TEST_TIMEOUT_S); }
+static void test_teardown(void) { alarm(0); }
+
+static void usage(FILE *f) {
+  fprintf(f, "usage: devices_test --backend NAME --guest devices PATH "
+             "[--test NAME]... [--list]\n");
+}
+
+int main(int argc, char **argv) {
+  const char *only[64];
+  size_t n_only = 0;
+  int list = 0;
+  for (int i = 1; i < argc; i++) {
+    if (!strcmp(argv[i], "--backend") && i + 1 < argc) {
+      test_backend = argv[++i];
+    } else if (!strcmp(argv[i], "--guest") && i + 2 < argc) {
+      test_guest_add(argv[i + 1], argv[i + 2]);
+      i += 2;
+    } else if (!strcmp(argv[i], "--test") && i + 1 < argc && n_only < 64) {
+      only[n_only++] = argv[++i];
+    } else if (!strcmp(argv[i], "--list")) {
+      list = 1;
+    } else if (!strcmp(argv[i], "--help")) {
+      usage(stdout);
+      return 0;
+    } else {
+      usage(stderr);
+      return 2;
+    }
+  }
+  if (list) {
+    for (size_t i = 0; i < sizeof(tests) / sizeof(tests[0]); i++)
+      printf("devices/%s\n", tests[i].name);
+    return 0;
+  }
+  int rc = vmm_backend_probe(test_backend);
+  if (rc < 0) {
+    printf("SKIP: backend %s cannot run here: %s (%s)\n", test_backend,
+           vmm_last_error()[0] ? vmm_last_error() : vmm_strerror(rc),
+           vmm_err_name(rc));
+    return EXIT_SKIP;
+  }
+  setvbuf(stdout, NULL, _IONBF, 0);
+  signal(SIGALRM, on_timeout);
+  signal(SIGPIPE, SIG_IGN);
+
+  if (CU_initialize_registry() != CUE_SUCCESS)
+    return 1;
+  CU_pSuite suite = CU_add_suite_with_setup_and_teardown(
+      "devices", NULL, NULL, test_setup, test_teardown);
+  if (!suite)
+    return 1;
+  for (size_t i = 0; i < sizeof(tests) / sizeof(tests[0]); i++) {
+    int wanted = n_only == 0;
+    char full[128];
+    snprintf(full, sizeof(full), "devices/%s", tests[i].name);
+    for (size_t k = 0; k < n_only; k++)
+      if (!strcmp(only[k], full) || !strcmp(only[k], tests[i].name))
+        wanted = 1;
+    if (wanted && !CU_add_test(suite, tests[i].name, tests[i].fn))
+      return 1;
+  }
+  printf("devices_test: backend %s, libvmm %s\n", test_backend,
+         vmm_version_string());
+  CU_basic_set_mode(CU_BRM_VERBOSE);
+  CU_basic_run_tests();
+  unsigned failed = CU_get_number_of_tests_failed();
+  unsigned run = CU_get_number_of_tests_run();
+  CU_cleanup_registry();
+  if (run == 0) {
+    fprintf(stderr, "devices_test: no test matched\n");
+    return 1;
+  }
+  return failed ? 1 : 0;
+}
