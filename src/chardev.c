@@ -203,6 +203,7 @@ static void deliver_locked(vmm_chardev_t *chr) {
 }
 
 static void fd_readable(void *opaque);
+static void socket_drop_client_locked(vmm_chardev_t *chr);
 
 /* Loop thread (or before start): poll the input fd if the device can take
  * more and nothing is queued. in_lock held. */
@@ -210,8 +211,16 @@ static void fd_poll_locked(vmm_chardev_t *chr) {
   if (chr->in_poll || chr->in_fd < 0 || chr->in_eof || chr->in_len ||
       !chr->input_fn)
     return;
-  if (vmm__loop_poll(chr->vm, chr->in_fd, fd_readable, chr, &chr->in_poll) < 0)
-    chr->in_poll = NULL; /* nothing to do but wait for the next resume */
+  if (vmm__loop_poll(chr->vm, chr->in_fd, fd_readable, chr, &chr->in_poll) <
+      0) {
+    chr->in_poll = NULL;
+    /* epoll refuses regular files and /dev/null: a stdin like that gives
+     * no input (and is not retried); a socket client is dropped. */
+    if (chr->kind == CHR_STDIO)
+      chr->in_eof = true;
+    else
+      socket_drop_client_locked(chr);
+  }
 }
 
 /* Loop thread: stop polling the input fd (the device is full, or the fd
@@ -494,11 +503,12 @@ static void socket_accept(void *opaque) {
   pthread_mutex_lock(&chr->out_lock);
   chr->out_fd = fd;
   pthread_mutex_unlock(&chr->out_lock);
-  fd_poll_locked(chr);
-  if (!chr->in_poll && !chr->input_fn) {
-    /* No device to read for: still notice a hang-up, through a poll whose
-     * data sits in in_buf until a device attaches. */
-    vmm__loop_poll(chr->vm, fd, fd_readable, chr, &chr->in_poll);
+  fd_poll_locked(chr); /* may drop the client again if it cannot */
+  if (chr->in_fd >= 0 && !chr->in_poll && !chr->input_fn &&
+      vmm__loop_poll(chr->vm, fd, fd_readable, chr, &chr->in_poll) < 0) {
+    /* No device to read for: the poll would only have noticed a hang-up
+     * (its data waits in in_buf until a device attaches). */
+    chr->in_poll = NULL;
   }
   pthread_mutex_unlock(&chr->in_lock);
 }

@@ -46,7 +46,7 @@ static void i8042_reset(struct i8042 *k, const char *what) {
 
 static int i8042_io(vmm_vcpu_t *vcpu, uint64_t addr, uint8_t *data,
                     uint32_t size, int is_write, void *opaque) {
-  (void)vcpu, (void)size;
+  (void)vcpu;
   struct i8042 *k = opaque;
   char reset[96] = "";
   /* Only the first byte counts: the next port is not this device's. */
@@ -76,6 +76,9 @@ static int i8042_io(vmm_vcpu_t *vcpu, uint64_t addr, uint8_t *data,
     }
   }
   pthread_mutex_unlock(&k->lock);
+  if (!is_write)
+    for (uint32_t i = 1; i < size; i++)
+      data[i] = 0xff; /* the ports after 0x60 / 0x64 are not this device */
   if (reset[0])
     i8042_reset(k, reset);
   return 0;

@@ -422,9 +422,11 @@ static int connect_to(const char *path) {
 }
 
 /* A fresh directory in which unix sockets can be bound: not every
- * filesystem allows that (the nested test machine's /tmp is 9p). */
+ * filesystem allows that (the nested test machine's root, /tmp included,
+ * is 9p, whose QEMU server also complains on stderr when asked; its
+ * /dev/shm is a tmpfs, so that goes first). */
 static bool socket_dir(char *dir, size_t size) {
-  const char *candidates[] = {getenv("TMPDIR"), "/tmp", "/dev/shm", "/run"};
+  const char *candidates[] = {getenv("TMPDIR"), "/dev/shm", "/tmp", "/run"};
   for (size_t i = 0; i < sizeof(candidates) / sizeof(candidates[0]); i++) {
     if (!candidates[i] || !*candidates[i])
       continue;
