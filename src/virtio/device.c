@@ -226,6 +226,7 @@ static int config_copy(const vmm_virtio_config_t *in, vmm_virtio_config_t *cfg,
                        const char *type) {
   static const vmm_virtio_config_t defaults = VMM_VIRTIO_CONFIG_INIT;
   *cfg = defaults;
+  cfg->queue_size = VMM__VIRTIO_DEFAULT_QUEUE_SIZE;
   if (!in)
     return 0;
   if (in->size < offsetof(vmm_virtio_config_t, irq))
