@@ -619,6 +619,11 @@ int vmm_chardev_buffer_read(vmm_chardev_t *chr, void *buf, size_t len) {
     len = INT_MAX;
   pthread_mutex_lock(&chr->out_lock);
   size_t n = len < chr->ring_len ? len : chr->ring_len;
+  if (n == 0) {
+    /* Nothing to copy: buf may be NULL when len is 0. */
+    pthread_mutex_unlock(&chr->out_lock);
+    return 0;
+  }
   size_t first = chr->ring_cap - chr->ring_head < n
                      ? chr->ring_cap - chr->ring_head : n;
   memcpy(buf, chr->ring + chr->ring_head, first);
