@@ -17,6 +17,7 @@ int vmm__device_add(vmm_vm_t *vm, vmm_device_t *dev,
   dev->ops = ops;
   dev->vm = vm;
   atomic_init(&dev->failed, 0);
+  atomic_init(&dev->has_error, 0);
   dev->error[0] = '\0';
   int rc = vmm__handle_add(dev, VMM__H_DEVICE);
   if (rc < 0)
@@ -30,16 +31,22 @@ int vmm__device_add(vmm_vm_t *vm, vmm_device_t *dev,
 
 bool vmm__device_fail(vmm_device_t *dev, const char *fmt, ...) {
   int expected = 0;
-  /* 2 while the message is written, 1 once readers may see it. */
-  if (!atomic_compare_exchange_strong(&dev->failed, &expected, 2))
+  if (!atomic_compare_exchange_strong(&dev->failed, &expected, 1))
     return false;
+  /* Readers see `error` only while has_error is 1: 0 → 2 (writing) → 1. A
+   * reason from an earlier failure is replaced. */
+  atomic_store(&dev->has_error, 2);
   va_list ap;
   va_start(ap, fmt);
   vsnprintf(dev->error, sizeof(dev->error), fmt, ap);
   va_end(ap);
-  atomic_store(&dev->failed, 1);
+  atomic_store(&dev->has_error, 1);
   fprintf(stderr, "libvmm: %s: %s\n", dev->ops->type, dev->error);
   return true;
+}
+
+void vmm__device_recover(vmm_device_t *dev) {
+  atomic_store(&dev->failed, 0);
 }
 
 void vmm__devices_destroy(vmm_vm_t *vm) {
@@ -61,5 +68,5 @@ const char *vmm_device_type(const vmm_device_t *dev) {
 const char *vmm_device_error(const vmm_device_t *dev) {
   if (!vmm__handle_valid(dev, VMM__H_DEVICE))
     return NULL;
-  return atomic_load(&dev->failed) == 1 ? dev->error : NULL;
+  return atomic_load(&dev->has_error) == 1 ? dev->error : NULL;
 }

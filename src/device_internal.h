@@ -19,6 +19,7 @@ struct vmm_device {
   vmm_vm_t *vm;
   vmm_device_t *next;  /* the VM's list, newest first */
   atomic_int failed;   /* the guest broke the device's rules */
+  atomic_int has_error; /* `error` holds a reason (stays after recovery) */
   char error[256];
 };
 
@@ -33,6 +34,10 @@ int vmm__device_add(vmm_vm_t *vm, vmm_device_t *dev,
  */
 bool vmm__device_fail(vmm_device_t *dev, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
+/* Puts a failed device back into service when its guest driver reset it
+ * (virtio's answer to DEVICE_NEEDS_RESET). The reason stays readable
+ * through vmm_device_error() as the last failure. */
+void vmm__device_recover(vmm_device_t *dev);
 /* Frees every device of a VM (vmm_vm_destroy, after the vCPUs stopped). */
 void vmm__devices_destroy(vmm_vm_t *vm);
 

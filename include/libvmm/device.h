@@ -11,13 +11,16 @@ extern "C" {
 /*
  * Devices are created on a VM before vmm_vm_start() (VMM_ESTATE after)
  * and live until the VM is destroyed. A device whose guest driver did
- * something invalid stops serving it and says why in vmm_device_error().
+ * something invalid stops serving it and says why in vmm_device_error();
+ * a virtio device serves again once the driver has reset it (as the virtio
+ * spec's DEVICE_NEEDS_RESET status asks).
  */
 typedef struct vmm_device vmm_device_t;
 
 /* "uart16550", "virtio-rng", ... */
 VMM_EXPORT const char *vmm_device_type(const vmm_device_t *dev);
-/* The reason the device stopped serving the guest, or NULL if it works. */
+/* The reason the device last stopped serving the guest (kept after a
+ * reset put it back into service), or NULL if that never happened. */
 VMM_EXPORT const char *vmm_device_error(const vmm_device_t *dev);
 
 /*

@@ -36,8 +36,8 @@ void vmm__virtio_fail(struct vmm__virtio_dev *v, const char *fmt, ...) {
   vsnprintf(msg, sizeof(msg), fmt, ap);
   va_end(ap);
   vmm__device_fail(&v->base, "%s", msg);
-  /* Tell the driver (virtio 1.x "device needs reset"): it may reset, and
-   * the device then refuses FEATURES_OK; it never serves it again. */
+  /* Tell the driver (virtio 1.x "device needs reset"): once it resets the
+   * device, the device serves it again from a clean state. */
   if (!(v->status & VMM__VIRTIO_S_NEEDS_RESET)) {
     v->status |= VMM__VIRTIO_S_NEEDS_RESET;
     if (v->status & VMM__VIRTIO_S_DRIVER_OK)
@@ -54,6 +54,7 @@ static void queues_reset(struct vmm__virtio_dev *v) {
 }
 
 static void device_reset(struct vmm__virtio_dev *v) {
+  vmm__device_recover(&v->base);
   v->status = 0;
   v->driver_features = 0;
   v->device_features_sel = v->driver_features_sel = 0;
@@ -71,7 +72,7 @@ static bool has_feature(const struct vmm__virtio_dev *v, unsigned bit) {
 /* Whether the driver's feature choice can be accepted (FEATURES_OK). */
 static bool features_acceptable(struct vmm__virtio_dev *v) {
   if (atomic_load(&v->base.failed))
-    return false; /* a failed device serves no driver again */
+    return false; /* failed and not reset since */
   if (!has_feature(v, VMM__VIRTIO_F_VERSION_1))
     return false; /* legacy drivers are not served */
   return (v->driver_features & ~v->device_features) == 0;

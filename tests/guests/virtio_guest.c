@@ -424,10 +424,20 @@ static uint64_t bad_mode(uint64_t unused) {
   uint32_t status = virtio_wait_status(&d, VIRTIO_STATUS_NEEDS_RESET);
   uint32_t isr = vio_read(&d, VIRTIO_MMIO_INTERRUPT_STATUS);
   GUEST_SYNC(c, status, isr);
-  /* A failed device serves no driver again: a new one is refused. */
+  /* After a reset the device serves a new driver from a clean state: an
+   * rng shows it by answering a request. */
   int rc = virtio_init(&d, base, console ? VIRTIO_ID_CONSOLE : VIRTIO_ID_RNG,
                        VIRTIO_F_VERSION_1);
-  GUEST_SYNC(c, vio_read(&d, VIRTIO_MMIO_STATUS), (uint64_t)(int64_t)rc);
+  uint32_t status2 = vio_read(&d, VIRTIO_MMIO_STATUS);
+  uint32_t used_len = 0;
+  if (rc == 0 && !console) {
+    virtq_setup(&d, &q, 0, &qmem[1], QSIZE);
+    virtio_driver_ok(&d);
+    virtq_desc(&q, 0, rng_buf, 16, VRING_DESC_F_WRITE, 0);
+    virtq_submit(&d, &q, 0);
+    used_len = wait_used(&q).len;
+  }
+  GUEST_SYNC(c, status2, (uint64_t)(int64_t)rc, used_len);
   return 0;
 }
 
