@@ -243,7 +243,7 @@ static int config_copy(const vmm_virtio_config_t *in, vmm_virtio_config_t *cfg,
   }
   memcpy(cfg, in, in->size < sizeof(*cfg) ? in->size : sizeof(*cfg));
   cfg->size = sizeof(*cfg);
-  if (cfg->reserved16 || cfg->reserved32)
+  if (cfg->reserved16 || (cfg->transport != VMM_VIRTIO_PCI && cfg->pci_slot))
     return vmm__error(VMM_EINVAL, "%s: reserved fields of "
                       "vmm_virtio_config_t must be 0", type);
   if (cfg->transport == VMM_VIRTIO_PCI)

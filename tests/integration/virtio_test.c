@@ -244,7 +244,7 @@ static void test_create(void) {
   cfg.mmio_base = GUEST_RAM_GPA + 0x10000; /* RAM */
   EXPECT_RC(vmm_virtio_rng_create(vm, &cfg, &dev), VMM_EOVERLAP);
   cfg = mmio_config();
-  cfg.reserved32 = 1;
+  cfg.pci_slot = 1; /* a PCI field on an MMIO device */
   EXPECT_RC(vmm_virtio_rng_create(vm, &cfg, &dev), VMM_EINVAL);
   cfg = mmio_config();
   cfg.size = 4;
