@@ -1,0 +1,526 @@
+/* tests/integration/blk_test.c — libvmm's virtio-blk over virtio-mmio driven
+ * by a real guest (tests/guests/blk_guest.c): reads of what the host put in
+ * the image, writes the host finds there, flush, discard, GET_ID, several
+ * requests in flight, two queues, a read-only device, requests that must
+ * fail, a host file that fails, and creation errors.
+ *
+ *   blk_test --backend kvm --guest blk PATH [--test NAME]... [--list]
+ *
+ * Exits 77 (meson's SKIP) with "SKIP: reason" when the backend cannot run
+ * here, 0 when every test passed, 1 otherwise.
+ */
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <CUnit/Basic.h>
+
+#include <fcntl.h>
+#include <sys/stat.h>
+
+#include "../guests/blk_guest.h"
+#include "check.h"
+#include "test_vm.h"
+
+#define EXIT_SKIP 77
+#define TEST_TIMEOUT_S 120
+#define WAIT_MS 30000 /* for a started VM to stop by itself */
+#define MAX_SYNCS 8
+
+/* ---- VMs on libvmm's threads, ucalls through vmm_vm_on_exit() --------- */
+
+struct vt_vm {
+  struct test_vm t;
+  pthread_mutex_t mu;
+  unsigned n_syncs;
+  struct ucall syncs[MAX_SYNCS];
+  bool done, aborted;
+  char abort_text[UCALL_TEXT_MAX];
+  /* Called (on the vCPU thread) for each SYNC; may be NULL. */
+  void (*on_sync)(struct vt_vm *v, const struct ucall *uc);
+  void *opaque;
+};
+
+static pthread_mutex_t console_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static int console_out(vmm_vcpu_t *vcpu, uint64_t addr, uint8_t *data,
+                       uint32_t size, int is_write, void *opaque) {
+  (void)vcpu, (void)addr;
+  struct test_vm *t = opaque;
+  if (!is_write)
+    return 0;
+  pthread_mutex_lock(&console_lock);
+  for (uint32_t i = 0; i < size && t->console_len + 1 < TEST_CONSOLE_MAX; i++)
+    t->console[t->console_len++] = (char)data[i];
+  t->console[t->console_len] = 0;
+  pthread_mutex_unlock(&console_lock);
+  return 0;
+}
+
+static int on_exit_ucall(vmm_vcpu_t *vcpu, vmm_exit_t *e, void *opaque) {
+  struct vt_vm *v = opaque;
+  if (e->reason != VMM_EXIT_IO || e->u.io.port != UCALL_PORT ||
+      e->u.io.size != 4 || !e->u.io.is_write)
+    return 1;
+  vmm_vm_t *vm = vmm_vcpu_vm(vcpu);
+  uint32_t gpa;
+  struct ucall uc;
+  memcpy(&gpa, e->u.io.data, 4);
+  if (vmm_mem_read(vm, gpa, &uc, sizeof(uc)) < 0 || uc.magic != UCALL_MAGIC)
+    return VMM_EINVAL;
+  uc.text[UCALL_TEXT_MAX - 1] = 0;
+  pthread_mutex_lock(&v->mu);
+  switch (uc.cmd) {
+  case UCALL_PRINT:
+    printf("    guest: %s\n", uc.text);
+    break;
+  case UCALL_SYNC:
+    if (v->n_syncs < MAX_SYNCS)
+      v->syncs[v->n_syncs] = uc;
+    v->n_syncs++;
+    break;
+  case UCALL_DONE:
+    v->done = true;
+    vmm_vm_stop(vm, 0);
+    break;
+  case UCALL_ABORT:
+    v->aborted = true;
+    memcpy(v->abort_text, uc.text, sizeof(uc.text));
+    vmm_vm_stop(vm, -1);
+    break;
+  }
+  pthread_mutex_unlock(&v->mu);
+  if (uc.cmd == UCALL_SYNC && v->on_sync)
+    v->on_sync(v, &uc);
+  return 0;
+}
+
+/* A VM with the virtio guest loaded, in long mode, with VM flags. */
+static int vt_create(struct vt_vm *v, uint32_t flags) {
+  struct test_vm *t = &v->t;
+  memset(v, 0, sizeof(*v));
+  pthread_mutex_init(&v->mu, NULL);
+  const char *path = test_guest_path("blk");
+  if (!path) {
+    snprintf(t->error, sizeof(t->error), "--guest blk PATH not given");
+    return VMM_EINVAL;
+  }
+  vmm_vm_config_t cfg = VMM_VM_CONFIG_INIT;
+  cfg.backend = test_backend;
+  cfg.flags = flags;
+  const char *what = "vmm_vm_create";
+  int rc = vmm_vm_create(&cfg, &t->vm);
+  if (rc == 0) {
+    what = "vmm_mem_map";
+    rc = vmm_mem_map(t->vm, GUEST_RAM_GPA, GUEST_RAM_SIZE, NULL, 0, &t->ram);
+  }
+  if (rc == 0) {
+    what = "vmm_vcpu_create";
+    rc = vmm_vcpu_create(t->vm, 0, &t->vcpu);
+  }
+  if (rc == 0) {
+    what = "vmm_io_register(0xE9)";
+    rc = vmm_io_register(t->vm, VMM_IO_PIO, GUEST_PRINT_PORT, 1, console_out,
+                         t);
+  }
+  if (rc == 0) {
+    what = "vmm_load_elf_file";
+    t->elf.size = sizeof(t->elf);
+    rc = vmm_load_elf_file(t->vm, path, &t->elf);
+  }
+  if (rc == 0) {
+    what = "vmm_vcpu_setup_long_mode";
+    rc = vmm_vcpu_setup_long_mode(t->vcpu, t->elf.entry, GUEST_STACK_TOP,
+                                  GUEST_SETUP_GPA);
+  }
+  if (rc == 0) {
+    what = "vmm_vm_on_exit";
+    rc = vmm_vm_on_exit(t->vm, on_exit_ucall, v);
+  }
+  if (rc < 0)
+    snprintf(t->error, sizeof(t->error), "%s: %s (%s)", what,
+             vmm_err_name(rc), vmm_last_error());
+  return rc;
+}
+
+#define VT_CREATE(v, flags)                                                   \
+  check_true(vt_create((v), (flags)) == 0, __LINE__, "vt_create", "%s",       \
+             (v)->t.error)
+
+static void vt_destroy(struct vt_vm *v) {
+  test_vm_destroy(&v->t);
+  pthread_mutex_destroy(&v->mu);
+}
+
+static bool set_param(struct vt_vm *v, unsigned i, uint64_t value) {
+  return EXPECT_OK(test_vm_set_param(&v->t, i, value));
+}
+
+/* Waits for the VM to stop; true when the guest said DONE. */
+static bool vt_wait(struct vt_vm *v) {
+  vmm_vm_stop_info_t info;
+  memset(&info, 0, sizeof(info));
+  info.size = sizeof(info);
+  int rc = vmm_vm_wait(v->t.vm, WAIT_MS, &info);
+  if (rc == VMM_ETIMEDOUT) {
+    vmm_vm_stop(v->t.vm, -1);
+    vmm_vm_wait(v->t.vm, -1, &info);
+    /* Where the guest was, and its first queue as guest memory says. */
+    uint64_t step = test_vm_read64(&v->t, GUEST_STATUS_GPA);
+    uint64_t qmem = 0;
+    uint64_t avail = qmem ? test_vm_read64(&v->t, qmem + 4096) : 0;
+    uint64_t used = qmem ? test_vm_read64(&v->t, qmem + 8192) : 0;
+    note("timed out at guest step 0x%llx; first queue: avail flags/idx "
+         "0x%llx, used flags/idx 0x%llx", (unsigned long long)step,
+         (unsigned long long)(avail & 0xffffffff),
+         (unsigned long long)(used & 0xffffffff));
+  }
+  bool ok = EXPECT_OK(rc);
+  pthread_mutex_lock(&v->mu);
+  ok &= EXPECT_TRUEF(!v->aborted, "guest aborted: %s", v->abort_text);
+  ok &= EXPECT_TRUEF(v->done, "guest not done; stop reason %u: %s",
+                     info.reason, info.message);
+  pthread_mutex_unlock(&v->mu);
+  return ok;
+}
+
+/* ---- images ----------------------------------------------------------- */
+
+#define IMAGE_SECTORS 128u
+#define SECTOR 512u
+
+/* A fresh image: the host pattern in [0, 8), 0xff in the discard range,
+ * zeros elsewhere. Returns the path (static buffer per slot). */
+static const char *make_image(unsigned slot, uint64_t bytes) {
+  static char paths[4][64];
+  char *path = paths[slot % 4];
+  snprintf(path, sizeof(paths[0]), "/tmp/blk_test_%d_%u.img", (int)getpid(),
+           slot);
+  int fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (fd < 0)
+    return NULL;
+  uint8_t *img = calloc(1, bytes);
+  bool ok = img != NULL;
+  if (ok && bytes >= (uint64_t)BT_MIN_SECTORS * SECTOR) {
+    for (size_t i = 0; i < BT_SECTORS * SECTOR; i++)
+      img[BT_READ_SECTOR * SECTOR + i] = bt_pattern(i, BT_SEED_HOST);
+    memset(img + BT_DISCARD_SECTOR * SECTOR, 0xff, BT_SECTORS * SECTOR);
+  }
+  ok = ok && write(fd, img, bytes) == (ssize_t)bytes;
+  free(img);
+  close(fd);
+  return ok ? path : NULL;
+}
+
+static uint64_t checksum(const uint8_t *p, size_t n) {
+  uint64_t sum = 0;
+  for (size_t i = 0; i < n; i++)
+    sum = sum * 31 + p[i];
+  return sum;
+}
+
+static uint64_t host_pattern_sum(void) {
+  uint8_t buf[BT_SECTORS * SECTOR];
+  for (size_t i = 0; i < sizeof(buf); i++)
+    buf[i] = bt_pattern(i, BT_SEED_HOST);
+  return checksum(buf, sizeof(buf));
+}
+
+static vmm_virtio_blk_config_t blk_config(const char *path) {
+  vmm_virtio_blk_config_t cfg = VMM_VIRTIO_BLK_CONFIG_INIT;
+  cfg.path = path;
+  return cfg;
+}
+
+/* ---- creation and its errors ------------------------------------------ */
+
+static void test_create(void) {
+  struct vt_vm v;
+  vmm_device_t *dev = NULL;
+  if (!VT_CREATE(&v, 0)) {
+    vt_destroy(&v);
+    return;
+  }
+  vmm_vm_t *vm = v.t.vm;
+  const char *good = make_image(0, IMAGE_SECTORS * SECTOR);
+  const char *odd = make_image(1, 1000);
+  if (!EXPECT_TRUE(good && odd))
+    goto out;
+  vmm_virtio_blk_config_t cfg = blk_config(good);
+  if (EXPECT_OK(vmm_virtio_blk_create(vm, NULL, &cfg, &dev))) {
+    EXPECT_STR(vmm_device_type(dev), "virtio-blk");
+    EXPECT_TRUE(vmm_virtio_mmio_base(dev) >= 0xd0000000ull);
+    EXPECT_TRUE(vmm_device_error(dev) == NULL);
+  }
+  cfg.path = "/nonexistent/blk_test.img";
+  EXPECT_RC(vmm_virtio_blk_create(vm, NULL, &cfg, &dev), VMM_ENOENT);
+  EXPECT_TRUEF(strstr(vmm_last_error(), "/nonexistent/blk_test.img") != NULL,
+               "%s", vmm_last_error());
+  cfg.path = "/tmp";
+  EXPECT_RC(vmm_virtio_blk_create(vm, NULL, &cfg, &dev), VMM_EINVAL);
+  cfg.flags = VMM_BLK_F_READONLY; /* opens, then finds a directory */
+  EXPECT_RC(vmm_virtio_blk_create(vm, NULL, &cfg, &dev), VMM_EINVAL);
+  EXPECT_TRUEF(strstr(vmm_last_error(), "directory") != NULL, "%s",
+               vmm_last_error());
+  cfg = blk_config(odd);
+  EXPECT_RC(vmm_virtio_blk_create(vm, NULL, &cfg, &dev), VMM_EINVAL);
+  EXPECT_TRUEF(strstr(vmm_last_error(), "multiple of 512") != NULL, "%s",
+               vmm_last_error());
+  cfg = blk_config(NULL);
+  EXPECT_RC(vmm_virtio_blk_create(vm, NULL, &cfg, &dev), VMM_EINVAL);
+  cfg = blk_config(good);
+  cfg.num_queues = 9;
+  EXPECT_RC(vmm_virtio_blk_create(vm, NULL, &cfg, &dev), VMM_EINVAL);
+  cfg = blk_config(good);
+  cfg.flags = 0x80;
+  EXPECT_RC(vmm_virtio_blk_create(vm, NULL, &cfg, &dev), VMM_EINVAL);
+  cfg = blk_config(good);
+  cfg.size = 8;
+  EXPECT_RC(vmm_virtio_blk_create(vm, NULL, &cfg, &dev), VMM_EINVAL);
+  cfg = blk_config(good);
+  EXPECT_RC(vmm_virtio_blk_create(vm, NULL, NULL, &dev), VMM_EINVAL);
+  EXPECT_RC(vmm_virtio_blk_create(vm, NULL, &cfg, NULL), VMM_EINVAL);
+  EXPECT_RC(vmm_virtio_blk_create(NULL, NULL, &cfg, &dev), VMM_EBADF);
+  vmm_virtio_config_t vcfg = VMM_VIRTIO_CONFIG_INIT;
+  vcfg.queue_size = 100;
+  EXPECT_RC(vmm_virtio_blk_create(vm, &vcfg, &cfg, &dev), VMM_EINVAL);
+out:
+  vt_destroy(&v);
+  if (good)
+    unlink(good);
+  if (odd)
+    unlink(odd);
+}
+
+/* ---- the read/write set ----------------------------------------------- */
+
+static void run_rw(uint64_t flags, uint16_t queues) {
+  struct vt_vm v;
+  vmm_device_t *blk = NULL;
+  const char *path = make_image(0, IMAGE_SECTORS * SECTOR);
+  if (!EXPECT_TRUE(path != NULL))
+    return;
+  vmm_virtio_blk_config_t cfg = blk_config(path);
+  cfg.num_queues = queues;
+  memcpy(cfg.serial, "libvmm-blk-serial-20", 20); /* all 20 bytes */
+  if (VT_CREATE(&v, 0) &&
+      EXPECT_OK(vmm_virtio_blk_create(v.t.vm, NULL, &cfg, &blk)) &&
+      set_param(&v, BT_PARAM_MODE, BT_MODE_RW) &&
+      set_param(&v, BT_PARAM_BASE, vmm_virtio_mmio_base(blk)) &&
+      set_param(&v, BT_PARAM_FLAGS, flags) &&
+      EXPECT_OK(vmm_vm_start(v.t.vm)) && vt_wait(&v) &&
+      EXPECT_EQ(v.n_syncs, 5)) {
+    const struct ucall *s = v.syncs;
+    EXPECT_EQ(s[0].args[0], BT_SYNC_ID);
+    char id[21] = {0};
+    if (EXPECT_OK(vmm_mem_read(v.t.vm, s[0].args[1], id, 20)))
+      EXPECT_STR(id, "libvmm-blk-serial-20");
+    EXPECT_EQ(s[1].args[0], BT_SYNC_READ);
+    EXPECT_EQ(s[1].args[1], host_pattern_sum());
+    EXPECT_EQ(s[2].args[0], BT_SYNC_WRITTEN);
+    EXPECT_EQ(s[2].args[1], queues ? queues : 1);
+    EXPECT_EQ(s[3].args[0], BT_SYNC_FAILED);
+    EXPECT_TRUEF(s[3].args[1] & 64, "status 0x%llx",
+                 (unsigned long long)s[3].args[1]);
+    EXPECT_EQ(s[4].args[0], BT_SYNC_RECOVERED);
+    EXPECT_EQ(s[4].args[1], host_pattern_sum());
+    const char *err = vmm_device_error(blk);
+    EXPECT_TRUEF(err && strstr(err, "status byte"), "%s",
+                 err ? err : "(no error)");
+    /* The image as the guest left it. */
+    size_t len = 0;
+    uint8_t *img = test_read_file(path, &len);
+    if (EXPECT_TRUE(img != NULL) && EXPECT_EQ(len, IMAGE_SECTORS * SECTOR)) {
+      bool written = true, discarded = true, q1 = true, host = true;
+      for (size_t i = 0; i < BT_SECTORS * SECTOR; i++) {
+        written &= img[BT_WRITE_SECTOR * SECTOR + i] ==
+                   bt_pattern(i, BT_SEED_GUEST);
+        discarded &= img[BT_DISCARD_SECTOR * SECTOR + i] == 0;
+        host &= img[BT_READ_SECTOR * SECTOR + i] ==
+                bt_pattern(i, BT_SEED_HOST);
+      }
+      for (size_t i = 0; i < SECTOR; i++)
+        q1 &= img[BT_Q1_SECTOR * SECTOR + i] ==
+              (queues > 1 ? bt_pattern(i, BT_SEED_GUEST) : 0);
+      EXPECT_TRUE(written);
+      EXPECT_TRUE(discarded);
+      EXPECT_TRUE(q1);
+      EXPECT_TRUE(host);
+    }
+    free(img);
+  }
+  vt_destroy(&v);
+  unlink(path);
+}
+
+static void test_rw(void) { run_rw(0, 0); }
+static void test_rw_features(void) {
+  run_rw(BT_F_INDIRECT | BT_F_EVENT_IDX, 2);
+}
+static void test_rw_no_ioeventfd(void) {
+  setenv("LIBVMM_VIRTIO_NO_IOEVENTFD", "1", 1);
+  run_rw(BT_F_EVENT_IDX, 1);
+  unsetenv("LIBVMM_VIRTIO_NO_IOEVENTFD");
+}
+
+/* ---- read-only -------------------------------------------------------- */
+
+static void test_readonly(void) {
+  struct vt_vm v;
+  vmm_device_t *blk = NULL;
+  const char *path = make_image(0, IMAGE_SECTORS * SECTOR);
+  if (!EXPECT_TRUE(path != NULL))
+    return;
+  chmod(path, 0400); /* O_RDONLY is enough (root ignores the mode anyway) */
+  vmm_virtio_blk_config_t cfg = blk_config(path);
+  cfg.flags = VMM_BLK_F_READONLY;
+  if (VT_CREATE(&v, 0) &&
+      EXPECT_OK(vmm_virtio_blk_create(v.t.vm, NULL, &cfg, &blk)) &&
+      set_param(&v, BT_PARAM_MODE, BT_MODE_RO) &&
+      set_param(&v, BT_PARAM_BASE, vmm_virtio_mmio_base(blk)) &&
+      EXPECT_OK(vmm_vm_start(v.t.vm)) && vt_wait(&v) &&
+      EXPECT_EQ(v.n_syncs, 1)) {
+    const struct ucall *s = v.syncs;
+    EXPECT_EQ(s[0].args[0], BT_SYNC_RO);
+    EXPECT_EQ(s[0].args[1], 1); /* write: VIRTIO_BLK_S_IOERR */
+    EXPECT_EQ(s[0].args[2], 1); /* discard: VIRTIO_BLK_S_IOERR */
+    EXPECT_EQ(s[0].args[3], host_pattern_sum());
+    EXPECT_TRUEF(vmm_device_error(blk) == NULL, "%s", vmm_device_error(blk));
+    size_t len = 0;
+    uint8_t *img = test_read_file(path, &len);
+    if (EXPECT_TRUE(img != NULL)) {
+      bool host = true;
+      for (size_t i = 0; i < BT_SECTORS * SECTOR; i++)
+        host &= img[i] == bt_pattern(i, BT_SEED_HOST);
+      EXPECT_TRUE(host);
+    }
+    free(img);
+  }
+  vt_destroy(&v);
+  unlink(path);
+}
+
+/* ---- the host file fails ---------------------------------------------- */
+
+/* The image shrinks under the device: reads past the new end fail on the
+ * host, and the guest gets VIRTIO_BLK_S_IOERR (the RO guest sees its read
+ * fail and aborts with the status it got); the device stays in service. */
+static void test_host_error(void) {
+  struct vt_vm v;
+  vmm_device_t *blk = NULL;
+  const char *path = make_image(0, IMAGE_SECTORS * SECTOR);
+  if (!EXPECT_TRUE(path != NULL))
+    return;
+  vmm_virtio_blk_config_t cfg = blk_config(path);
+  cfg.flags = VMM_BLK_F_READONLY;
+  if (VT_CREATE(&v, 0) &&
+      EXPECT_OK(vmm_virtio_blk_create(v.t.vm, NULL, &cfg, &blk)) &&
+      set_param(&v, BT_PARAM_MODE, BT_MODE_RO) &&
+      set_param(&v, BT_PARAM_BASE, vmm_virtio_mmio_base(blk)) &&
+      EXPECT_TRUE(truncate(path, 0) == 0) &&
+      EXPECT_OK(vmm_vm_start(v.t.vm))) {
+    vmm_vm_stop_info_t info;
+    memset(&info, 0, sizeof(info));
+    info.size = sizeof(info);
+    EXPECT_OK(vmm_vm_wait(v.t.vm, WAIT_MS, &info));
+    pthread_mutex_lock(&v.mu);
+    EXPECT_TRUE(v.aborted);
+    EXPECT_TRUEF(strstr(v.abort_text, "0x1 != 0x0") != NULL, "%s",
+                 v.abort_text);
+    pthread_mutex_unlock(&v.mu);
+    EXPECT_TRUEF(vmm_device_error(blk) == NULL, "%s", vmm_device_error(blk));
+  }
+  vt_destroy(&v);
+  unlink(path);
+}
+
+/* ---- runner ----------------------------------------------------------- */
+
+static const struct {
+  const char *name;
+  void (*fn)(void);
+} tests[] = {
+    {"create", test_create},
+    {"rw", test_rw},
+    {"rw_features", test_rw_features},
+    {"rw_no_ioeventfd", test_rw_no_ioeventfd},
+    {"readonly", test_readonly},
+    {"host_error", test_host_error},
+};
+
+static void on_timeout(int sig) {
+  (void)sig;
+  static const char msg[] = "\nblk_test: a test exceeded its time limit\n";
+  ssize_t r = write(2, msg, sizeof(msg) - 1);
+  (void)r;
+  _exit(1);
+}
+
+static void test_setup(void) { alarm(TEST_TIMEOUT_S); }
+static void test_teardown(void) { alarm(0); }
+
+int main(int argc, char **argv) {
+  const char *only[64];
+  size_t n_only = 0;
+  bool list = false;
+  for (int i = 1; i < argc; i++) {
+    if (!strcmp(argv[i], "--backend") && i + 1 < argc) {
+      test_backend = argv[++i];
+    } else if (!strcmp(argv[i], "--guest") && i + 2 < argc) {
+      test_guest_add(argv[i + 1], argv[i + 2]);
+      i += 2;
+    } else if (!strcmp(argv[i], "--test") && i + 1 < argc && n_only < 64) {
+      only[n_only++] = argv[++i];
+    } else if (!strcmp(argv[i], "--list")) {
+      list = true;
+    } else {
+      fprintf(stderr, "usage: blk_test --backend NAME --guest blk PATH "
+                      "[--test NAME]... [--list]\n");
+      return 2;
+    }
+  }
+  size_t n_tests = sizeof(tests) / sizeof(tests[0]);
+  if (list) {
+    for (size_t i = 0; i < n_tests; i++)
+      printf("%s\n", tests[i].name);
+    return 0;
+  }
+  int rc = vmm_backend_probe(test_backend);
+  if (rc < 0) {
+    printf("SKIP: backend %s cannot run here: %s (%s)\n", test_backend,
+           vmm_last_error()[0] ? vmm_last_error() : vmm_strerror(rc),
+           vmm_err_name(rc));
+    return EXIT_SKIP;
+  }
+  setvbuf(stdout, NULL, _IONBF, 0);
+  signal(SIGALRM, on_timeout);
+  if (CU_initialize_registry() != CUE_SUCCESS)
+    return 1;
+  CU_pSuite suite = CU_add_suite_with_setup_and_teardown(
+      "virtio-blk", NULL, NULL, test_setup, test_teardown);
+  if (!suite)
+    return 1;
+  for (size_t i = 0; i < n_tests; i++) {
+    bool wanted = n_only == 0;
+    for (size_t k = 0; k < n_only; k++)
+      wanted |= !strcmp(only[k], tests[i].name);
+    if (wanted && !CU_add_test(suite, tests[i].name, tests[i].fn))
+      return 1;
+  }
+  printf("blk_test: backend %s, libvmm %s\n", test_backend,
+         vmm_version_string());
+  CU_basic_set_mode(CU_BRM_VERBOSE);
+  CU_basic_run_tests();
+  unsigned failed = CU_get_number_of_tests_failed();
+  unsigned run = CU_get_number_of_tests_run();
+  CU_cleanup_registry();
+  if (run == 0) {
+    fprintf(stderr, "blk_test: no test matched\n");
+    return 1;
+  }
+  return failed ? 1 : 0;
+}
