@@ -311,6 +311,7 @@ static uint64_t ro_mode(uint64_t unused) {
 /* ---- the demo: blk, rng, console -------------------------------------- */
 
 static const char demo_text[] = "hello from the guest over virtio-console\n";
+static const char uart_text[] = "hello from the guest over the 16550 UART\n";
 
 static uint64_t demo_mode(uint64_t unused) {
   (void)unused;
@@ -328,6 +329,8 @@ static uint64_t demo_mode(uint64_t unused) {
   memset(id_buf, 0, sizeof(id_buf));
   GUEST_ASSERT_EQ(request(&d, &q0, T_GET_ID, 0, id_buf, 20, true), S_OK);
 
+  for (const char *c = uart_text; *c; c++)
+    outb(0x3f8, (uint8_t)*c); /* THR: the UART sends at once */
   uint64_t rng_bytes = 0, con_bytes = 0;
   if (param(BT_PARAM_RNG)) {
     struct virtio_dev r;
