@@ -47,6 +47,8 @@ struct vmm_vm {
    * first needed. */
   struct vmm__loop *loop;
   struct vmm__run *run;
+  /* PCI bus 0 (src/hw/pci.c); NULL until a PCI device is added. */
+  struct vmm__pci_bus *pci;
 };
 
 /* The handler range a vCPU used last in one address space; valid while

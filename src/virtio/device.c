@@ -194,7 +194,11 @@ void vmm__virtio_push(struct vmm__virtio_dev *v, uint16_t q,
 }
 
 void vmm__virtio_notify_used(struct vmm__virtio_dev *v, uint16_t q) {
-  if (vmm__virtq_should_notify(&v->queues[q].vq))
+  if (!vmm__virtq_should_notify(&v->queues[q].vq))
+    return;
+  if (v->transport->queue_interrupt)
+    v->transport->queue_interrupt(v, q);
+  else
     v->transport->interrupt(v, VMM__VIRTIO_INT_VRING);
 }
 
@@ -246,10 +250,7 @@ static int config_copy(const vmm_virtio_config_t *in, vmm_virtio_config_t *cfg,
   if (cfg->reserved16 || (cfg->transport != VMM_VIRTIO_PCI && cfg->pci_slot))
     return vmm__error(VMM_EINVAL, "%s: reserved fields of "
                       "vmm_virtio_config_t must be 0", type);
-  if (cfg->transport == VMM_VIRTIO_PCI)
-    return vmm__error(VMM_ENOTSUP, "%s: the virtio-pci transport is not "
-                      "available yet; use VMM_VIRTIO_MMIO", type);
-  if (cfg->transport != VMM_VIRTIO_MMIO)
+  if (cfg->transport != VMM_VIRTIO_MMIO && cfg->transport != VMM_VIRTIO_PCI)
     return vmm__error(VMM_EINVAL, "%s: unknown virtio transport %u", type,
                       cfg->transport);
   if (cfg->queue_size == 0)
@@ -299,7 +300,8 @@ int vmm__virtio_init(struct vmm__virtio_dev *v, vmm_vm_t *vm,
   }
   queues_reset(v);
 
-  rc = vmm__virtio_mmio_init(v, &cfg);
+  rc = cfg.transport == VMM_VIRTIO_PCI ? vmm__virtio_pci_init(v, &cfg)
+                                        : vmm__virtio_mmio_init(v, &cfg);
   if (rc < 0)
     goto fail;
   for (uint16_t i = 0; i < ops->num_queues; i++) {

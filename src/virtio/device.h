@@ -34,6 +34,7 @@
 #define VMM__VIRTIO_DEFAULT_QUEUE_SIZE 256
 
 struct vmm__virtio_dev;
+struct vmm__virtio_pci;
 
 /*
  * A virtio device type: one const table (kvmtool style). Callbacks named
@@ -73,6 +74,9 @@ struct vmm__virtio_transport {
   void (*reset)(struct vmm__virtio_dev *v);
   /* Releases what the transport holds (fds, ...). */
   void (*destroy)(struct vmm__virtio_dev *v);
+  /* Locked: used buffers on queue `q` (per-queue vectors); NULL: the
+   * common code calls interrupt(v, VMM__VIRTIO_INT_VRING) instead. */
+  void (*queue_interrupt)(struct vmm__virtio_dev *v, uint16_t q);
 };
 
 struct vmm__virtio_queue {
@@ -111,6 +115,7 @@ struct vmm__virtio_dev {
   uint16_t queue_size_max;
   struct vmm__virtio_queue queues[VMM__VIRTIO_MAX_QUEUES];
   struct vmm__virtio_mmio mmio;
+  struct vmm__virtio_pci *pci; /* virtio-pci transport state (pci.c) */
 };
 
 /*
@@ -163,5 +168,8 @@ struct vmm__virtio_queue *vmm__virtio_selected(struct vmm__virtio_dev *v);
 /* virtio-mmio (mmio.c). */
 int vmm__virtio_mmio_init(struct vmm__virtio_dev *v,
                           const vmm_virtio_config_t *config);
+/* virtio-pci (pci.c). */
+int vmm__virtio_pci_init(struct vmm__virtio_dev *v,
+                         const vmm_virtio_config_t *config);
 
 #endif

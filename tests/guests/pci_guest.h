@@ -1,0 +1,23 @@
+/* tests/guests/pci_guest.h — what the PCI guest (pci_guest.c) and
+ * tests/integration/pci_test.c agree on. */
+#ifndef GUESTS_PCI_GUEST_H
+#define GUESTS_PCI_GUEST_H
+
+#define PG_PARAM_MODE 0
+#define PG_PARAM_DEVFN 1  /* the rng's devfn as libvmm reports it */
+#define PG_PARAM_COUNT 2  /* rng bytes to read (at most PG_RNG_MAX) */
+#define PG_PARAM_NEWBAR 3 /* where the guest moves the BAR */
+
+#define PG_MODE_CONFIG 1 /* config space, BARs, hostile accesses, rng polled */
+#define PG_MODE_MSIX 2   /* rng with MSI-X: vectors, masking, PBA */
+
+#define PG_RNG_MAX 256
+#define PG_VEC_CONFIG 0x32
+#define PG_VEC_QUEUE 0x31
+
+/* Config mode: SYNC(PG_SYNC_RNG, buffer gpa, bytes written, isr, isr again)
+ * MSI-X mode: SYNC(PG_SYNC_MSIX, irqs, strays, pba while masked) */
+#define PG_SYNC_RNG 1
+#define PG_SYNC_MSIX 2
+
+#endif

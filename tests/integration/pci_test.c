@@ -1,0 +1,365 @@
+/* tests/integration/pci_test.c — libvmm's PCI bus and the virtio-pci
+ * transport driven by a real guest (tests/guests/pci_guest.c): host
+ * bridge and device configuration space, BAR sizing and relocation,
+ * hostile configuration and MSI-X table accesses, virtio-rng polled and
+ * with MSI-X interrupts.
+ *
+ *   pci_test --backend kvm --guest pci PATH [--test NAME]... [--list]
+ *
+ * Exits 77 (meson's SKIP) with "SKIP: reason" when the backend cannot run
+ * here, 0 when every test passed, 1 otherwise.
+ */
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <CUnit/Basic.h>
+
+#include "../guests/pci_guest.h"
+#include "check.h"
+#include "test_vm.h"
+
+#define EXIT_SKIP 77
+#define TEST_TIMEOUT_S 120
+#define WAIT_MS 30000
+#define MAX_SYNCS 8
+
+struct vt_vm {
+  struct test_vm t;
+  pthread_mutex_t mu;
+  unsigned n_syncs;
+  struct ucall syncs[MAX_SYNCS];
+  bool done, aborted;
+  char abort_text[UCALL_TEXT_MAX];
+  /* Called (on the vCPU thread) for each SYNC; may be NULL. */
+  void (*on_sync)(struct vt_vm *v, const struct ucall *uc);
+  void *opaque;
+};
+
+static pthread_mutex_t console_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static int console_out(vmm_vcpu_t *vcpu, uint64_t addr, uint8_t *data,
+                       uint32_t size, int is_write, void *opaque) {
+  (void)vcpu, (void)addr;
+  struct test_vm *t = opaque;
+  if (!is_write)
+    return 0;
+  pthread_mutex_lock(&console_lock);
+  for (uint32_t i = 0; i < size && t->console_len + 1 < TEST_CONSOLE_MAX; i++)
+    t->console[t->console_len++] = (char)data[i];
+  t->console[t->console_len] = 0;
+  pthread_mutex_unlock(&console_lock);
+  return 0;
+}
+
+static int on_exit_ucall(vmm_vcpu_t *vcpu, vmm_exit_t *e, void *opaque) {
+  struct vt_vm *v = opaque;
+  if (e->reason != VMM_EXIT_IO || e->u.io.port != UCALL_PORT ||
+      e->u.io.size != 4 || !e->u.io.is_write)
+    return 1;
+  vmm_vm_t *vm = vmm_vcpu_vm(vcpu);
+  uint32_t gpa;
+  struct ucall uc;
+  memcpy(&gpa, e->u.io.data, 4);
+  if (vmm_mem_read(vm, gpa, &uc, sizeof(uc)) < 0 || uc.magic != UCALL_MAGIC)
+    return VMM_EINVAL;
+  uc.text[UCALL_TEXT_MAX - 1] = 0;
+  pthread_mutex_lock(&v->mu);
+  switch (uc.cmd) {
+  case UCALL_PRINT:
+    printf("    guest: %s\n", uc.text);
+    break;
+  case UCALL_SYNC:
+    if (v->n_syncs < MAX_SYNCS)
+      v->syncs[v->n_syncs] = uc;
+    v->n_syncs++;
+    break;
+  case UCALL_DONE:
+    v->done = true;
+    vmm_vm_stop(vm, 0);
+    break;
+  case UCALL_ABORT:
+    v->aborted = true;
+    memcpy(v->abort_text, uc.text, sizeof(uc.text));
+    vmm_vm_stop(vm, -1);
+    break;
+  }
+  pthread_mutex_unlock(&v->mu);
+  if (uc.cmd == UCALL_SYNC && v->on_sync)
+    v->on_sync(v, &uc);
+  return 0;
+}
+
+/* A VM with the virtio guest loaded, in long mode, with VM flags. */
+static int vt_create(struct vt_vm *v, uint32_t flags) {
+  struct test_vm *t = &v->t;
+  memset(v, 0, sizeof(*v));
+  pthread_mutex_init(&v->mu, NULL);
+  const char *path = test_guest_path("pci");
+  if (!path) {
+    snprintf(t->error, sizeof(t->error), "--guest pci PATH not given");
+    return VMM_EINVAL;
+  }
+  vmm_vm_config_t cfg = VMM_VM_CONFIG_INIT;
+  cfg.backend = test_backend;
+  cfg.flags = flags;
+  const char *what = "vmm_vm_create";
+  int rc = vmm_vm_create(&cfg, &t->vm);
+  if (rc == 0) {
+    what = "vmm_mem_map";
+    rc = vmm_mem_map(t->vm, GUEST_RAM_GPA, GUEST_RAM_SIZE, NULL, 0, &t->ram);
+  }
+  if (rc == 0) {
+    what = "vmm_vcpu_create";
+    rc = vmm_vcpu_create(t->vm, 0, &t->vcpu);
+  }
+  if (rc == 0) {
+    what = "vmm_io_register(0xE9)";
+    rc = vmm_io_register(t->vm, VMM_IO_PIO, GUEST_PRINT_PORT, 1, console_out,
+                         t);
+  }
+  if (rc == 0) {
+    what = "vmm_load_elf_file";
+    t->elf.size = sizeof(t->elf);
+    rc = vmm_load_elf_file(t->vm, path, &t->elf);
+  }
+  if (rc == 0) {
+    what = "vmm_vcpu_setup_long_mode";
+    rc = vmm_vcpu_setup_long_mode(t->vcpu, t->elf.entry, GUEST_STACK_TOP,
+                                  GUEST_SETUP_GPA);
+  }
+  if (rc == 0) {
+    what = "vmm_vm_on_exit";
+    rc = vmm_vm_on_exit(t->vm, on_exit_ucall, v);
+  }
+  if (rc < 0)
+    snprintf(t->error, sizeof(t->error), "%s: %s (%s)", what,
+             vmm_err_name(rc), vmm_last_error());
+  return rc;
+}
+
+#define VT_CREATE(v, flags)                                                   \
+  check_true(vt_create((v), (flags)) == 0, __LINE__, "vt_create", "%s",       \
+             (v)->t.error)
+
+static void vt_destroy(struct vt_vm *v) {
+  test_vm_destroy(&v->t);
+  pthread_mutex_destroy(&v->mu);
+}
+
+static bool set_param(struct vt_vm *v, unsigned i, uint64_t value) {
+  return EXPECT_OK(test_vm_set_param(&v->t, i, value));
+}
+
+/* Waits for the VM to stop; true when the guest said DONE. */
+static bool vt_wait(struct vt_vm *v) {
+  vmm_vm_stop_info_t info;
+  memset(&info, 0, sizeof(info));
+  info.size = sizeof(info);
+  int rc = vmm_vm_wait(v->t.vm, WAIT_MS, &info);
+  if (rc == VMM_ETIMEDOUT) {
+    vmm_vm_stop(v->t.vm, -1);
+    vmm_vm_wait(v->t.vm, -1, &info);
+    /* Where the guest was, and its first queue as guest memory says. */
+    uint64_t step = test_vm_read64(&v->t, GUEST_STATUS_GPA);
+    uint64_t qmem = test_vm_read64(&v->t, GUEST_STATUS_GPA + 8);
+    uint64_t avail = qmem ? test_vm_read64(&v->t, qmem + 4096) : 0;
+    uint64_t used = qmem ? test_vm_read64(&v->t, qmem + 8192) : 0;
+    note("timed out at guest step 0x%llx; first queue: avail flags/idx "
+         "0x%llx, used flags/idx 0x%llx", (unsigned long long)step,
+         (unsigned long long)(avail & 0xffffffff),
+         (unsigned long long)(used & 0xffffffff));
+  }
+  bool ok = EXPECT_OK(rc);
+  pthread_mutex_lock(&v->mu);
+  ok &= EXPECT_TRUEF(!v->aborted, "guest aborted: %s", v->abort_text);
+  ok &= EXPECT_TRUEF(v->done, "guest not done; stop reason %u: %s",
+                     info.reason, info.message);
+  pthread_mutex_unlock(&v->mu);
+  return ok;
+}
+
+static vmm_virtio_config_t pci_config(uint32_t slot) {
+  vmm_virtio_config_t cfg = VMM_VIRTIO_CONFIG_INIT;
+  cfg.transport = VMM_VIRTIO_PCI;
+  cfg.pci_slot = slot;
+  return cfg;
+}
+
+/* ---- creation --------------------------------------------------------- */
+
+static void test_create(void) {
+  struct vt_vm v;
+  vmm_device_t *a = NULL, *b = NULL, *c = NULL, *mmio = NULL, *dev = NULL;
+  if (!VT_CREATE(&v, 0)) {
+    vt_destroy(&v);
+    return;
+  }
+  vmm_vm_t *vm = v.t.vm;
+  vmm_virtio_config_t cfg = pci_config(0);
+  if (EXPECT_OK(vmm_virtio_rng_create(vm, &cfg, &a)) &&
+      EXPECT_OK(vmm_virtio_rng_create(vm, &cfg, &b))) {
+    EXPECT_EQ(vmm_virtio_pci_devfn(a), 1 << 3); /* the first free slot */
+    EXPECT_EQ(vmm_virtio_pci_devfn(b), 2 << 3);
+    EXPECT_EQ(vmm_virtio_mmio_base(a), 0); /* not an MMIO device */
+  }
+  cfg = pci_config(7);
+  if (EXPECT_OK(vmm_virtio_console_create(vm, &cfg, NULL, &c)))
+    EXPECT_EQ(vmm_virtio_pci_devfn(c), 7 << 3);
+  EXPECT_RC(vmm_virtio_rng_create(vm, &cfg, &dev), VMM_EBUSY);
+  cfg = pci_config(32);
+  EXPECT_RC(vmm_virtio_rng_create(vm, &cfg, &dev), VMM_ERANGE);
+  if (EXPECT_OK(vmm_virtio_rng_create(vm, NULL, &mmio)))
+    EXPECT_TRUE(vmm_virtio_pci_devfn(mmio) < 0);
+  EXPECT_TRUE(vmm_virtio_pci_devfn(NULL) < 0);
+  vt_destroy(&v);
+}
+
+/* ---- guest-driven ------------------------------------------------------ */
+
+static void test_config_and_rng(void) {
+  struct vt_vm v;
+  vmm_device_t *rng = NULL;
+  vmm_virtio_config_t cfg = pci_config(3);
+  if (VT_CREATE(&v, 0) &&
+      EXPECT_OK(vmm_virtio_rng_create(v.t.vm, &cfg, &rng)) &&
+      set_param(&v, PG_PARAM_MODE, PG_MODE_CONFIG) &&
+      set_param(&v, PG_PARAM_DEVFN, (uint64_t)vmm_virtio_pci_devfn(rng)) &&
+      set_param(&v, PG_PARAM_COUNT, 64) &&
+      set_param(&v, PG_PARAM_NEWBAR, 0xe8000000ull) &&
+      EXPECT_OK(vmm_vm_start(v.t.vm)) && vt_wait(&v) &&
+      EXPECT_EQ(v.n_syncs, 1)) {
+    const struct ucall *s = &v.syncs[0];
+    EXPECT_EQ(s->args[0], PG_SYNC_RNG);
+    EXPECT_EQ(s->args[2], 64);
+    EXPECT_EQ(s->args[3], 1); /* ISR: used buffers */
+    EXPECT_EQ(s->args[4], 0); /* cleared by the first read */
+    uint8_t buf[64];
+    unsigned zeros = 0;
+    if (EXPECT_OK(vmm_mem_read(v.t.vm, s->args[1], buf, sizeof(buf))))
+      for (size_t i = 0; i < sizeof(buf); i++)
+        zeros += buf[i] == 0;
+    EXPECT_TRUEF(zeros < 16, "%u of 64 random bytes are 0", zeros);
+    EXPECT_TRUEF(vmm_device_error(rng) == NULL, "%s", vmm_device_error(rng));
+  }
+  vt_destroy(&v);
+}
+
+static void run_config(const char *knob) {
+  if (knob)
+    setenv("LIBVMM_VIRTIO_NO_IOEVENTFD", knob, 1);
+  test_config_and_rng();
+  if (knob)
+    unsetenv("LIBVMM_VIRTIO_NO_IOEVENTFD");
+}
+
+static void test_config(void) { run_config(NULL); }
+/* The doorbell through the MMIO handler instead of an ioeventfd. */
+static void test_config_no_ioeventfd(void) { run_config("1"); }
+
+static void test_msix(void) {
+  struct vt_vm v;
+  vmm_device_t *rng = NULL;
+  vmm_virtio_config_t cfg = pci_config(0);
+  if (VT_CREATE(&v, VMM_VM_F_IRQCHIP) &&
+      EXPECT_OK(vmm_virtio_rng_create(v.t.vm, &cfg, &rng)) &&
+      set_param(&v, PG_PARAM_MODE, PG_MODE_MSIX) &&
+      set_param(&v, PG_PARAM_DEVFN, (uint64_t)vmm_virtio_pci_devfn(rng)) &&
+      EXPECT_OK(vmm_vm_start(v.t.vm)) && vt_wait(&v) &&
+      EXPECT_EQ(v.n_syncs, 1)) {
+    const struct ucall *s = &v.syncs[0];
+    EXPECT_EQ(s->args[0], PG_SYNC_MSIX);
+    EXPECT_EQ(s->args[1], 4);
+    EXPECT_EQ(s->args[2], 0);
+    EXPECT_TRUE(s->args[3] & 2);
+    EXPECT_TRUEF(vmm_device_error(rng) == NULL, "%s", vmm_device_error(rng));
+  }
+  vt_destroy(&v);
+}
+
+static const struct {
+  const char *name;
+  void (*fn)(void);
+} tests[] = {
+    {"create", test_create},
+    {"config", test_config},
+    {"config_no_ioeventfd", test_config_no_ioeventfd},
+    {"msix", test_msix},
+};
+
+static void on_timeout(int sig) {
+  (void)sig;
+  static const char msg[] = "\npci_test: a test exceeded its time limit\n";
+  ssize_t r = write(2, msg, sizeof(msg) - 1);
+  (void)r;
+  _exit(1);
+}
+
+static void test_setup(void) { alarm(TEST_TIMEOUT_S); }
+static void test_teardown(void) { alarm(0); }
+
+int main(int argc, char **argv) {
+  const char *only[64];
+  size_t n_only = 0;
+  bool list = false;
+  for (int i = 1; i < argc; i++) {
+    if (!strcmp(argv[i], "--backend") && i + 1 < argc) {
+      test_backend = argv[++i];
+    } else if (!strcmp(argv[i], "--guest") && i + 2 < argc) {
+      test_guest_add(argv[i + 1], argv[i + 2]);
+      i += 2;
+    } else if (!strcmp(argv[i], "--test") && i + 1 < argc && n_only < 64) {
+      only[n_only++] = argv[++i];
+    } else if (!strcmp(argv[i], "--list")) {
+      list = true;
+    } else {
+      fprintf(stderr, "usage: pci_test --backend NAME --guest pci PATH "
+                      "[--test NAME]... [--list]\n");
+      return 2;
+    }
+  }
+  size_t n_tests = sizeof(tests) / sizeof(tests[0]);
+  if (list) {
+    for (size_t i = 0; i < n_tests; i++)
+      printf("%s\n", tests[i].name);
+    return 0;
+  }
+  int rc = vmm_backend_probe(test_backend);
+  if (rc < 0) {
+    printf("SKIP: backend %s cannot run here: %s (%s)\n", test_backend,
+           vmm_last_error()[0] ? vmm_last_error() : vmm_strerror(rc),
+           vmm_err_name(rc));
+    return EXIT_SKIP;
+  }
+  setvbuf(stdout, NULL, _IONBF, 0);
+  signal(SIGALRM, on_timeout);
+  if (CU_initialize_registry() != CUE_SUCCESS)
+    return 1;
+  CU_pSuite suite = CU_add_suite_with_setup_and_teardown(
+      "pci", NULL, NULL, test_setup, test_teardown);
+  if (!suite)
+    return 1;
+  for (size_t i = 0; i < n_tests; i++) {
+    bool wanted = n_only == 0;
+    for (size_t k = 0; k < n_only; k++)
+      wanted |= !strcmp(only[k], tests[i].name);
+    if (wanted && !CU_add_test(suite, tests[i].name, tests[i].fn))
+      return 1;
+  }
+  printf("pci_test: backend %s, libvmm %s\n", test_backend,
+         vmm_version_string());
+  CU_basic_set_mode(CU_BRM_VERBOSE);
+  CU_basic_run_tests();
+  unsigned failed = CU_get_number_of_tests_failed();
+  unsigned run = CU_get_number_of_tests_run();
+  CU_cleanup_registry();
+  if (run == 0) {
+    fprintf(stderr, "pci_test: no test matched\n");
+    return 1;
+  }
+  return failed ? 1 : 0;
+}
