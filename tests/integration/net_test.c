@@ -1,0 +1,696 @@
+/* tests/integration/net_test.c — libvmm's virtio-net driven by a real
+ * guest (tests/guests/net_guest.c): two VMs in one process exchanging
+ * checksummed frames over a socketpair, a VM exchanging frames with this
+ * program, configuration space (MAC as configured, random MAC
+ * well-formed), the tap back-end (as root, where /dev/net/tun exists), and
+ * drivers that break the rules on purpose next to a pair of working VMs.
+ *
+ *   net_test --backend kvm --guest net PATH [--test NAME]... [--list]
+ *
+ * Exits 77 (meson's SKIP) with "SKIP: reason" when the backend cannot run
+ * here, 0 when every test passed, 1 otherwise.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <CUnit/Basic.h>
+
+#include "../guests/net_guest.h"
+#include "check.h"
+#include "test_vm.h"
+
+#define EXIT_SKIP 77
+#define TEST_TIMEOUT_S 120
+#define WAIT_MS 30000 /* for a started VM to stop by itself */
+#define MAX_SYNCS 8
+
+/* ---- VMs on libvmm's threads, ucalls through vmm_vm_on_exit() --------- */
+
+struct vt_vm {
+  struct test_vm t;
+  pthread_mutex_t mu;
+  unsigned n_syncs;
+  struct ucall syncs[MAX_SYNCS];
+  bool done, aborted;
+  char abort_text[UCALL_TEXT_MAX];
+  /* Called (on the vCPU thread) for each SYNC; may be NULL. */
+  void (*on_sync)(struct vt_vm *v, const struct ucall *uc);
+  void *opaque;
+};
+
+static pthread_mutex_t console_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static int console_out(vmm_vcpu_t *vcpu, uint64_t addr, uint8_t *data,
+                       uint32_t size, int is_write, void *opaque) {
+  (void)vcpu, (void)addr;
+  struct test_vm *t = opaque;
+  if (!is_write)
+    return 0;
+  pthread_mutex_lock(&console_lock);
+  for (uint32_t i = 0; i < size && t->console_len + 1 < TEST_CONSOLE_MAX; i++)
+    t->console[t->console_len++] = (char)data[i];
+  t->console[t->console_len] = 0;
+  pthread_mutex_unlock(&console_lock);
+  return 0;
+}
+
+static int on_exit_ucall(vmm_vcpu_t *vcpu, vmm_exit_t *e, void *opaque) {
+  struct vt_vm *v = opaque;
+  if (e->reason != VMM_EXIT_IO || e->u.io.port != UCALL_PORT ||
+      e->u.io.size != 4 || !e->u.io.is_write)
+    return 1;
+  vmm_vm_t *vm = vmm_vcpu_vm(vcpu);
+  uint32_t gpa;
+  struct ucall uc;
+  memcpy(&gpa, e->u.io.data, 4);
+  if (vmm_mem_read(vm, gpa, &uc, sizeof(uc)) < 0 || uc.magic != UCALL_MAGIC)
+    return VMM_EINVAL;
+  uc.text[UCALL_TEXT_MAX - 1] = 0;
+  pthread_mutex_lock(&v->mu);
+  switch (uc.cmd) {
+  case UCALL_PRINT:
+    printf("    guest: %s\n", uc.text);
+    break;
+  case UCALL_SYNC:
+    if (v->n_syncs < MAX_SYNCS)
+      v->syncs[v->n_syncs] = uc;
+    v->n_syncs++;
+    break;
+  case UCALL_DONE:
+    v->done = true;
+    vmm_vm_stop(vm, 0);
+    break;
+  case UCALL_ABORT:
+    v->aborted = true;
+    memcpy(v->abort_text, uc.text, sizeof(uc.text));
+    vmm_vm_stop(vm, -1);
+    break;
+  }
+  pthread_mutex_unlock(&v->mu);
+  if (uc.cmd == UCALL_SYNC && v->on_sync)
+    v->on_sync(v, &uc);
+  return 0;
+}
+
+/* A VM with the virtio guest loaded, in long mode, with VM flags. */
+static int vt_create(struct vt_vm *v, uint32_t flags) {
+  struct test_vm *t = &v->t;
+  memset(v, 0, sizeof(*v));
+  pthread_mutex_init(&v->mu, NULL);
+  const char *path = test_guest_path("net");
+  if (!path) {
+    snprintf(t->error, sizeof(t->error), "--guest net PATH not given");
+    return VMM_EINVAL;
+  }
+  vmm_vm_config_t cfg = VMM_VM_CONFIG_INIT;
+  cfg.backend = test_backend;
+  cfg.flags = flags;
+  const char *what = "vmm_vm_create";
+  int rc = vmm_vm_create(&cfg, &t->vm);
+  if (rc == 0) {
+    what = "vmm_mem_map";
+    rc = vmm_mem_map(t->vm, GUEST_RAM_GPA, GUEST_RAM_SIZE, NULL, 0, &t->ram);
+  }
+  if (rc == 0) {
+    what = "vmm_vcpu_create";
+    rc = vmm_vcpu_create(t->vm, 0, &t->vcpu);
+  }
+  if (rc == 0) {
+    what = "vmm_io_register(0xE9)";
+    rc = vmm_io_register(t->vm, VMM_IO_PIO, GUEST_PRINT_PORT, 1, console_out,
+                         t);
+  }
+  if (rc == 0) {
+    what = "vmm_load_elf_file";
+    t->elf.size = sizeof(t->elf);
+    rc = vmm_load_elf_file(t->vm, path, &t->elf);
+  }
+  if (rc == 0) {
+    what = "vmm_vcpu_setup_long_mode";
+    rc = vmm_vcpu_setup_long_mode(t->vcpu, t->elf.entry, GUEST_STACK_TOP,
+                                  GUEST_SETUP_GPA);
+  }
+  if (rc == 0) {
+    what = "vmm_vm_on_exit";
+    rc = vmm_vm_on_exit(t->vm, on_exit_ucall, v);
+  }
+  if (rc < 0)
+    snprintf(t->error, sizeof(t->error), "%s: %s (%s)", what,
+             vmm_err_name(rc), vmm_last_error());
+  return rc;
+}
+
+#define VT_CREATE(v, flags)                                                   \
+  check_true(vt_create((v), (flags)) == 0, __LINE__, "vt_create", "%s",       \
+             (v)->t.error)
+
+static void vt_destroy(struct vt_vm *v) {
+  test_vm_destroy(&v->t);
+  pthread_mutex_destroy(&v->mu);
+}
+
+static bool set_param(struct vt_vm *v, unsigned i, uint64_t value) {
+  return EXPECT_OK(test_vm_set_param(&v->t, i, value));
+}
+
+/* Waits for the VM to stop; true when the guest said DONE. */
+static bool vt_wait(struct vt_vm *v) {
+  vmm_vm_stop_info_t info;
+  memset(&info, 0, sizeof(info));
+  info.size = sizeof(info);
+  int rc = vmm_vm_wait(v->t.vm, WAIT_MS, &info);
+  if (rc == VMM_ETIMEDOUT) {
+    vmm_vm_stop(v->t.vm, -1);
+    vmm_vm_wait(v->t.vm, -1, &info);
+    /* Where the guest was, and its first queue as guest memory says. */
+    uint64_t step = test_vm_read64(&v->t, GUEST_STATUS_GPA);
+    uint64_t qmem = test_vm_read64(&v->t, GUEST_STATUS_GPA + 8);
+    uint64_t avail = qmem ? test_vm_read64(&v->t, qmem + 4096) : 0;
+    uint64_t used = qmem ? test_vm_read64(&v->t, qmem + 8192) : 0;
+    note("timed out at guest step 0x%llx; first queue: avail flags/idx "
+         "0x%llx, used flags/idx 0x%llx", (unsigned long long)step,
+         (unsigned long long)(avail & 0xffffffff),
+         (unsigned long long)(used & 0xffffffff));
+  }
+  bool ok = EXPECT_OK(rc);
+  pthread_mutex_lock(&v->mu);
+  ok &= EXPECT_TRUEF(!v->aborted, "guest aborted: %s", v->abort_text);
+  ok &= EXPECT_TRUEF(v->done, "guest not done; stop reason %u: %s",
+                     info.reason, info.message);
+  pthread_mutex_unlock(&v->mu);
+  return ok;
+}
+
+/* ---- helpers ------------------------------------------------------------ */
+
+#define N_FRAMES 64
+#define HOST_ID 0xee
+
+/* A VM with a virtio-net device on `fd` (or `net` as given), the guest in
+ * `mode`. */
+static bool net_vm(struct vt_vm *v, vmm_device_t **dev,
+                   const vmm_virtio_net_config_t *net, uint64_t mode,
+                   uint64_t id, uint64_t peer, uint64_t count) {
+  *dev = NULL;
+  return VT_CREATE(v, 0) &&
+         EXPECT_OK(vmm_virtio_net_create(v->t.vm, NULL, net, dev)) &&
+         set_param(v, NG_PARAM_MODE, mode) &&
+         set_param(v, NG_PARAM_BASE, vmm_virtio_mmio_base(*dev)) &&
+         set_param(v, NG_PARAM_ID, id) && set_param(v, NG_PARAM_PEER, peer) &&
+         set_param(v, NG_PARAM_COUNT, count);
+}
+
+static vmm_virtio_net_config_t sock_config(int fd) {
+  vmm_virtio_net_config_t cfg = VMM_VIRTIO_NET_CONFIG_INIT;
+  cfg.backend = VMM_NET_SOCKET;
+  cfg.fd = fd;
+  return cfg;
+}
+
+static uint64_t mac64(const uint8_t mac[6]) {
+  uint64_t m = 0;
+  for (int i = 0; i < 6; i++)
+    m |= (uint64_t)mac[i] << (8 * i);
+  return m;
+}
+
+/* Checks an exchange guest's syncs: config, ready, done with n each way. */
+static void check_exchange(struct vt_vm *v, vmm_device_t *dev, uint32_t n) {
+  uint8_t mac[6];
+  if (!EXPECT_EQ(v->n_syncs, 3))
+    return;
+  EXPECT_EQ(v->syncs[0].args[0], NG_SYNC_CONFIG);
+  if (EXPECT_OK(vmm_virtio_net_mac(dev, mac)))
+    EXPECT_EQ(v->syncs[0].args[1], mac64(mac));
+  EXPECT_EQ(v->syncs[0].args[2], 1); /* VIRTIO_NET_S_LINK_UP */
+  uint64_t f = v->syncs[0].args[3];
+  EXPECT_TRUE(f & (1ull << 32));   /* VERSION_1 */
+  EXPECT_TRUE(f & (1ull << 5));    /* MAC */
+  EXPECT_TRUE(f & (1ull << 16));   /* STATUS */
+  const struct ucall *d = &v->syncs[2];
+  EXPECT_EQ(d->args[0], NG_SYNC_DONE);
+  EXPECT_EQ(d->args[1], n); /* sent */
+  EXPECT_EQ(d->args[2], n); /* received */
+  EXPECT_EQ(d->args[3], 0); /* bad */
+  EXPECT_EQ(d->args[5], n); /* transmitted */
+  EXPECT_TRUEF(vmm_device_error(dev) == NULL, "%s", vmm_device_error(dev));
+}
+
+/* ---- two VMs over a socketpair ------------------------------------------ */
+
+static void run_pair(uint64_t flags, uint32_t n) {
+  struct vt_vm a, b;
+  vmm_device_t *da = NULL, *db = NULL;
+  int sv[2];
+  memset(&a, 0, sizeof(a));
+  memset(&b, 0, sizeof(b));
+  if (!EXPECT_OK(socketpair(AF_UNIX, SOCK_SEQPACKET, 0, sv)))
+    return;
+  vmm_virtio_net_config_t ca = sock_config(sv[0]), cb = sock_config(sv[1]);
+  bool ok = net_vm(&a, &da, &ca, NG_MODE_EXCHANGE, 1, 2, n);
+  if (!da)
+    close(sv[0]);
+  ok = net_vm(&b, &db, &cb, NG_MODE_EXCHANGE, 2, 1, n) && ok;
+  if (!db)
+    close(sv[1]);
+  if (ok && set_param(&a, NG_PARAM_FLAGS, flags) &&
+      set_param(&b, NG_PARAM_FLAGS, flags) &&
+      EXPECT_OK(vmm_vm_start(a.t.vm)) && EXPECT_OK(vmm_vm_start(b.t.vm))) {
+    bool wa = vt_wait(&a), wb = vt_wait(&b);
+    if (wa)
+      check_exchange(&a, da, n);
+    if (wb)
+      check_exchange(&b, db, n);
+    uint8_t ma[6], mb[6];
+    if (EXPECT_OK(vmm_virtio_net_mac(da, ma)) &&
+        EXPECT_OK(vmm_virtio_net_mac(db, mb)))
+      EXPECT_TRUE(memcmp(ma, mb, 6) != 0);
+  }
+  vt_destroy(&a);
+  vt_destroy(&b);
+}
+
+static void test_pair(void) { run_pair(0, N_FRAMES); }
+static void test_pair_event_idx(void) { run_pair(3, N_FRAMES); }
+
+/* ---- a VM and this program ---------------------------------------------- */
+
+struct host_peer {
+  int fd;
+  uint32_t n;
+  uint32_t sent, recvd, bad, foreign;
+  pthread_t thread;
+};
+
+/* The host side of an exchange: hello first, the rest once the guest's
+ * hello came, reading all the while. */
+static void *host_peer_run(void *opaque) {
+  struct host_peer *h = opaque;
+  static const uint8_t src[6] = {0x02, 0, 0, 0, 0, HOST_ID};
+  uint8_t frame[2048], in[70000];
+  time_t end = time(NULL) + 60;
+  while ((h->sent < h->n || h->recvd < h->n) && time(NULL) < end) {
+    struct pollfd p = {.fd = h->fd, .events = POLLIN};
+    if (h->sent < h->n && (h->sent == 0 || h->recvd > 0))
+      p.events |= POLLOUT;
+    if (poll(&p, 1, 100) <= 0)
+      continue;
+    if (p.revents & POLLIN) {
+      ssize_t r = recv(h->fd, in, sizeof(in), MSG_DONTWAIT);
+      uint8_t id;
+      uint32_t seq;
+      if (r > 0) {
+        int c = ng_check(in, (uint32_t)r, &id, &seq);
+        if (c == 0)
+          h->foreign++;
+        else if (c < 0 || id != 1 || seq != h->recvd)
+          h->bad++, h->recvd++;
+        else
+          h->recvd++;
+      } else if (r == 0) {
+        break;
+      }
+    }
+    if ((p.revents & POLLOUT) && h->sent < h->n) {
+      uint32_t len = ng_build(frame, src, HOST_ID, h->sent);
+      if (send(h->fd, frame, len, MSG_DONTWAIT) == (ssize_t)len)
+        h->sent++;
+    }
+  }
+  return NULL;
+}
+
+static void test_host(void) {
+  struct vt_vm v;
+  vmm_device_t *dev = NULL;
+  int sv[2];
+  memset(&v, 0, sizeof(v));
+  if (!EXPECT_OK(socketpair(AF_UNIX, SOCK_SEQPACKET, 0, sv)))
+    return;
+  struct host_peer h = {.fd = sv[1], .n = N_FRAMES};
+  vmm_virtio_net_config_t cfg = sock_config(sv[0]);
+  static const uint8_t want[6] = {0x52, 0x54, 0x00, 0x12, 0x34, 0x56};
+  memcpy(cfg.mac, want, 6);
+  bool ok = net_vm(&v, &dev, &cfg, NG_MODE_EXCHANGE, 1, HOST_ID, N_FRAMES);
+  if (!dev)
+    close(sv[0]);
+  if (ok && EXPECT_OK(vmm_vm_start(v.t.vm))) {
+    pthread_create(&h.thread, NULL, host_peer_run, &h);
+    if (vt_wait(&v))
+      check_exchange(&v, dev, N_FRAMES);
+    pthread_join(h.thread, NULL);
+    EXPECT_EQ(h.sent, N_FRAMES);
+    EXPECT_EQ(h.recvd, N_FRAMES);
+    EXPECT_EQ(h.bad, 0);
+    EXPECT_EQ(h.foreign, 0);
+    uint8_t mac[6];
+    if (EXPECT_OK(vmm_virtio_net_mac(dev, mac)))
+      EXPECT_TRUE(memcmp(mac, want, 6) == 0);
+  }
+  vt_destroy(&v);
+  close(sv[1]);
+}
+
+/* ---- creation, MACs ------------------------------------------------------ */
+
+static void test_create(void) {
+  struct vt_vm v;
+  vmm_device_t *a = NULL, *b = NULL, *dev = NULL, *rng = NULL;
+  int sv[2], sv2[2], st[2];
+  if (!VT_CREATE(&v, 0)) {
+    vt_destroy(&v);
+    return;
+  }
+  vmm_vm_t *vm = v.t.vm;
+  if (!EXPECT_OK(socketpair(AF_UNIX, SOCK_SEQPACKET, 0, sv)) ||
+      !EXPECT_OK(socketpair(AF_UNIX, SOCK_DGRAM, 0, sv2)) ||
+      !EXPECT_OK(socketpair(AF_UNIX, SOCK_STREAM, 0, st))) {
+    vt_destroy(&v);
+    return;
+  }
+  vmm_virtio_net_config_t cfg = sock_config(sv[0]);
+  if (EXPECT_OK(vmm_virtio_net_create(vm, NULL, &cfg, &a))) {
+    EXPECT_STR(vmm_device_type(a), "virtio-net");
+    uint8_t mac[6];
+    if (EXPECT_OK(vmm_virtio_net_mac(a, mac))) {
+      EXPECT_EQ(mac[0] & 3, 2); /* unicast, locally administered */
+      EXPECT_TRUE(mac64(mac) != 0);
+    }
+    /* The fd is libvmm's now, non-blocking and close-on-exec. */
+    EXPECT_TRUE(fcntl(sv[0], F_GETFL) & O_NONBLOCK);
+    EXPECT_TRUE(fcntl(sv[0], F_GETFD) & FD_CLOEXEC);
+  } else {
+    close(sv[0]);
+  }
+  cfg = sock_config(sv2[0]);
+  if (EXPECT_OK(vmm_virtio_net_create(vm, NULL, &cfg, &b))) {
+    uint8_t m1[6], m2[6];
+    if (EXPECT_OK(vmm_virtio_net_mac(a, m1)) &&
+        EXPECT_OK(vmm_virtio_net_mac(b, m2)))
+      EXPECT_TRUE(memcmp(m1, m2, 6) != 0);
+  } else {
+    close(sv2[0]);
+  }
+  /* Refused: a stream socket, a non-socket, a multicast MAC, no back-end,
+   * reserved fields, an unknown back-end; the caller keeps its fd. */
+  cfg = sock_config(st[0]);
+  EXPECT_RC(vmm_virtio_net_create(vm, NULL, &cfg, &dev), VMM_EINVAL);
+  EXPECT_TRUE(fcntl(st[0], F_GETFD) >= 0);
+  cfg = sock_config(0x7ffff);
+  EXPECT_RC(vmm_virtio_net_create(vm, NULL, &cfg, &dev), VMM_EBADF);
+  cfg = sock_config(st[1]);
+  cfg.mac[0] = 1;
+  EXPECT_RC(vmm_virtio_net_create(vm, NULL, &cfg, &dev), VMM_EINVAL);
+  cfg = sock_config(-1);
+  EXPECT_RC(vmm_virtio_net_create(vm, NULL, &cfg, &dev), VMM_EINVAL);
+  cfg.name = "/nonexistent/net.sock";
+  EXPECT_RC(vmm_virtio_net_create(vm, NULL, &cfg, &dev), VMM_ENOENT);
+  cfg = sock_config(st[1]);
+  cfg.reserved32 = 1;
+  EXPECT_RC(vmm_virtio_net_create(vm, NULL, &cfg, &dev), VMM_EINVAL);
+  cfg = sock_config(st[1]);
+  cfg.backend = 9;
+  EXPECT_RC(vmm_virtio_net_create(vm, NULL, &cfg, &dev), VMM_EINVAL);
+  EXPECT_RC(vmm_virtio_net_create(vm, NULL, NULL, &dev), VMM_EINVAL);
+  cfg = sock_config(st[1]);
+  EXPECT_RC(vmm_virtio_net_create(vm, NULL, &cfg, NULL), VMM_EINVAL);
+  EXPECT_RC(vmm_virtio_net_create(NULL, NULL, &cfg, &dev), VMM_EBADF);
+  /* The MAC of what is not a virtio-net device. */
+  uint8_t mac[6];
+  EXPECT_RC(vmm_virtio_net_mac(NULL, mac), VMM_EBADF);
+  if (EXPECT_OK(vmm_virtio_rng_create(vm, NULL, &rng)))
+    EXPECT_RC(vmm_virtio_net_mac(rng, mac), VMM_EBADF);
+  if (a)
+    EXPECT_RC(vmm_virtio_net_mac(a, NULL), VMM_EINVAL);
+  close(st[0]);
+  close(st[1]);
+  vt_destroy(&v); /* closes sv[0] and sv2[0] */
+  close(sv[1]);
+  close(sv2[1]);
+}
+
+/* ---- tap ----------------------------------------------------------------- */
+
+#include <linux/if.h>
+#include <arpa/inet.h>
+#include <linux/if_packet.h>
+#include <net/ethernet.h>
+#include <sys/ioctl.h>
+
+static void test_tap(void) {
+  if (geteuid() != 0 || access("/dev/net/tun", R_OK | W_OK) != 0) {
+    note("skipped: the tap test needs root and /dev/net/tun");
+    return;
+  }
+  char name[IFNAMSIZ];
+  snprintf(name, sizeof(name), "vmmtest%d", (int)(getpid() % 100000));
+  struct vt_vm v;
+  vmm_device_t *dev = NULL;
+  memset(&v, 0, sizeof(v));
+  vmm_virtio_net_config_t cfg = VMM_VIRTIO_NET_CONFIG_INIT;
+  cfg.backend = VMM_NET_TAP;
+  cfg.name = name;
+  int rc = 0;
+  if (!VT_CREATE(&v, 0))
+    goto out;
+  rc = vmm_virtio_net_create(v.t.vm, NULL, &cfg, &dev);
+  if (rc == VMM_EPERM || rc == VMM_EIO) {
+    note("skipped: cannot create tap %s here: %s", name, vmm_last_error());
+    goto out;
+  }
+  if (!EXPECT_OK(rc))
+    goto out;
+  /* Bringing the interface up is the caller's job. No IPv6 chatter. */
+  char path[128];
+  snprintf(path, sizeof(path), "/proc/sys/net/ipv6/conf/%s/disable_ipv6",
+           name);
+  FILE *f = fopen(path, "w");
+  if (f) {
+    fputs("1", f);
+    fclose(f);
+  }
+  int s = socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC, htons(NG_ETHERTYPE));
+  if (!EXPECT_TRUE(s >= 0))
+    goto out;
+  struct ifreq ifr;
+  memset(&ifr, 0, sizeof(ifr));
+  snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", name);
+  bool up = EXPECT_OK(ioctl(s, SIOCGIFFLAGS, &ifr));
+  ifr.ifr_flags |= IFF_UP;
+  up = up && EXPECT_OK(ioctl(s, SIOCSIFFLAGS, &ifr));
+  up = up && EXPECT_OK(ioctl(s, SIOCGIFINDEX, &ifr));
+  struct sockaddr_ll sll = {.sll_family = AF_PACKET,
+                            .sll_protocol = htons(NG_ETHERTYPE),
+                            .sll_ifindex = ifr.ifr_ifindex};
+  up = up && EXPECT_OK(bind(s, (struct sockaddr *)&sll, sizeof(sll)));
+  struct host_peer h = {.fd = s, .n = 8};
+  if (up && set_param(&v, NG_PARAM_MODE, NG_MODE_EXCHANGE) &&
+      set_param(&v, NG_PARAM_BASE, vmm_virtio_mmio_base(dev)) &&
+      set_param(&v, NG_PARAM_ID, 1) && set_param(&v, NG_PARAM_PEER, HOST_ID) &&
+      set_param(&v, NG_PARAM_COUNT, 8) && EXPECT_OK(vmm_vm_start(v.t.vm))) {
+    pthread_create(&h.thread, NULL, host_peer_run, &h);
+    if (vt_wait(&v) && EXPECT_EQ(v.n_syncs, 3)) {
+      EXPECT_EQ(v.syncs[2].args[1], 8); /* sent */
+      EXPECT_EQ(v.syncs[2].args[2], 8); /* received from the host */
+      EXPECT_EQ(v.syncs[2].args[3], 0);
+    }
+    pthread_join(h.thread, NULL);
+    EXPECT_EQ(h.recvd, 8); /* the guest's frames, seen on the interface */
+    EXPECT_EQ(h.bad, 0);
+  }
+  close(s);
+out:
+  vt_destroy(&v); /* the tap (not persistent) goes with its fd */
+}
+
+/* ---- rule breakers next to a working pair -------------------------------- */
+
+struct bad_host {
+  int fd;
+};
+
+/* The guest posted its bad receive buffer: a frame for it. */
+static void bad_on_sync(struct vt_vm *v, const struct ucall *uc) {
+  struct bad_host *b = v->opaque;
+  static const uint8_t src[6] = {0x02, 0, 0, 0, 0, HOST_ID};
+  uint8_t frame[2048];
+  if (uc->args[0] == NG_SYNC_READY) {
+    uint32_t len = ng_build(frame, src, HOST_ID, 0);
+    ssize_t r = send(b->fd, frame, len, MSG_DONTWAIT);
+    (void)r;
+  }
+}
+
+static void run_bad(uint64_t c) {
+  struct vt_vm bad, a, b;
+  vmm_device_t *dbad = NULL, *da = NULL, *db = NULL;
+  int hv[2], pv[2];
+  memset(&bad, 0, sizeof(bad));
+  memset(&a, 0, sizeof(a));
+  memset(&b, 0, sizeof(b));
+  if (!EXPECT_OK(socketpair(AF_UNIX, SOCK_SEQPACKET, 0, hv)))
+    return;
+  if (!EXPECT_OK(socketpair(AF_UNIX, SOCK_SEQPACKET, 0, pv))) {
+    close(hv[0]);
+    close(hv[1]);
+    return;
+  }
+  struct bad_host bh = {hv[1]};
+  vmm_virtio_net_config_t cbad = sock_config(hv[0]), ca = sock_config(pv[0]),
+                          cb = sock_config(pv[1]);
+  bool ok = net_vm(&bad, &dbad, &cbad, NG_MODE_BAD, 1, HOST_ID, 1);
+  if (!dbad)
+    close(hv[0]);
+  ok = net_vm(&a, &da, &ca, NG_MODE_EXCHANGE, 1, 2, 16) && ok;
+  if (!da)
+    close(pv[0]);
+  ok = net_vm(&b, &db, &cb, NG_MODE_EXCHANGE, 2, 1, 16) && ok;
+  if (!db)
+    close(pv[1]);
+  bad.on_sync = bad_on_sync;
+  bad.opaque = &bh;
+  printf(" %llu", (unsigned long long)c);
+  if (ok && set_param(&bad, NG_PARAM_CASE, c) &&
+      EXPECT_OK(vmm_vm_start(a.t.vm)) && EXPECT_OK(vmm_vm_start(bad.t.vm)) &&
+      EXPECT_OK(vmm_vm_start(b.t.vm))) {
+    bool fails = c == NG_BAD_TX_WRITABLE || c == NG_BAD_RX_READONLY ||
+                 c == NG_BAD_RX_TINY;
+    if (vt_wait(&bad)) {
+      unsigned i = fails && c != NG_BAD_TX_WRITABLE ? 1 : 0;
+      if (EXPECT_EQ(bad.n_syncs, i + 2)) {
+        const struct ucall *s = &bad.syncs[i];
+        EXPECT_EQ(s->args[0], NG_SYNC_BAD);
+        EXPECT_EQ(!!(s->args[2] & 64), fails); /* NEEDS_RESET */
+        if (!fails)
+          EXPECT_EQ(s->args[3], 0); /* given back, nothing written */
+        EXPECT_EQ(bad.syncs[i + 1].args[0], NG_SYNC_DONE);
+        EXPECT_EQ(bad.syncs[i + 1].args[1] & 64, 0); /* recovered */
+      }
+      EXPECT_TRUEF((vmm_device_error(dbad) != NULL) == fails, "%s",
+                   vmm_device_error(dbad) ? vmm_device_error(dbad) : "-");
+      /* Exactly the one good frame came out. */
+      uint8_t in[70000], id;
+      uint32_t seq;
+      struct pollfd p = {.fd = hv[1], .events = POLLIN};
+      ssize_t r = poll(&p, 1, 5000) > 0
+                      ? recv(hv[1], in, sizeof(in), MSG_DONTWAIT)
+                      : -1;
+      EXPECT_TRUEF(r > 0 && ng_check(in, (uint32_t)r, &id, &seq) == 1 &&
+                       id == 1 && seq == 0,
+                   "case %llu: no good frame (%zd bytes)",
+                   (unsigned long long)c, r);
+      EXPECT_TRUE(poll(&p, 1, 200) == 0);
+    }
+    if (vt_wait(&a))
+      check_exchange(&a, da, 16);
+    if (vt_wait(&b))
+      check_exchange(&b, db, 16);
+  }
+  vt_destroy(&bad);
+  vt_destroy(&a);
+  vt_destroy(&b);
+  close(hv[1]);
+}
+
+static void test_malicious(void) {
+  for (uint64_t c = 1; c <= NG_BAD_COUNT; c++)
+    run_bad(c);
+  printf("\n");
+}
+
+/* ---- runner ------------------------------------------------------------- */
+
+static const struct {
+  const char *name;
+  void (*fn)(void);
+} tests[] = {
+    {"create", test_create},
+    {"pair", test_pair},
+    {"pair_event_idx", test_pair_event_idx},
+    {"host", test_host},
+    {"tap", test_tap},
+    {"malicious", test_malicious},
+};
+
+static void on_timeout(int sig) {
+  (void)sig;
+  static const char msg[] = "\nnet_test: a test exceeded its time limit\n";
+  ssize_t r = write(2, msg, sizeof(msg) - 1);
+  (void)r;
+  _exit(1);
+}
+
+static void test_setup(void) { alarm(TEST_TIMEOUT_S); }
+static void test_teardown(void) { alarm(0); }
+
+int main(int argc, char **argv) {
+  const char *only[64];
+  size_t n_only = 0;
+  bool list = false;
+  for (int i = 1; i < argc; i++) {
+    if (!strcmp(argv[i], "--backend") && i + 1 < argc) {
+      test_backend = argv[++i];
+    } else if (!strcmp(argv[i], "--guest") && i + 2 < argc) {
+      test_guest_add(argv[i + 1], argv[i + 2]);
+      i += 2;
+    } else if (!strcmp(argv[i], "--test") && i + 1 < argc && n_only < 64) {
+      only[n_only++] = argv[++i];
+    } else if (!strcmp(argv[i], "--list")) {
+      list = true;
+    } else {
+      fprintf(stderr, "usage: net_test --backend NAME --guest net PATH "
+                      "[--test NAME]... [--list]\n");
+      return 2;
+    }
+  }
+  size_t n_tests = sizeof(tests) / sizeof(tests[0]);
+  if (list) {
+    for (size_t i = 0; i < n_tests; i++)
+      printf("%s\n", tests[i].name);
+    return 0;
+  }
+  int rc = vmm_backend_probe(test_backend);
+  if (rc < 0) {
+    printf("SKIP: backend %s cannot run here: %s (%s)\n", test_backend,
+           vmm_last_error()[0] ? vmm_last_error() : vmm_strerror(rc),
+           vmm_err_name(rc));
+    return EXIT_SKIP;
+  }
+  setvbuf(stdout, NULL, _IONBF, 0);
+  signal(SIGALRM, on_timeout);
+  signal(SIGPIPE, SIG_IGN);
+  if (CU_initialize_registry() != CUE_SUCCESS)
+    return 1;
+  CU_pSuite suite = CU_add_suite_with_setup_and_teardown(
+      "virtio-net", NULL, NULL, test_setup, test_teardown);
+  if (!suite)
+    return 1;
+  for (size_t i = 0; i < n_tests; i++) {
+    bool wanted = n_only == 0;
+    for (size_t k = 0; k < n_only; k++)
+      wanted |= !strcmp(only[k], tests[i].name);
+    if (wanted && !CU_add_test(suite, tests[i].name, tests[i].fn))
+      return 1;
+  }
+  printf("net_test: backend %s, libvmm %s\n", test_backend,
+         vmm_version_string());
+  CU_basic_set_mode(CU_BRM_VERBOSE);
+  CU_basic_run_tests();
+  unsigned failed = CU_get_number_of_tests_failed();
+  unsigned run = CU_get_number_of_tests_run();
+  CU_cleanup_registry();
+  if (run == 0) {
+    fprintf(stderr, "net_test: no test matched\n");
+    return 1;
+  }
+  return failed ? 1 : 0;
+}
