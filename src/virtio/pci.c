@@ -387,10 +387,10 @@ static int mmio_access(vmm_vcpu_t *vcpu, uint64_t addr, uint8_t *data,
     return 0;
   pthread_rwlock_rdlock(&vm->lock);
   pthread_mutex_lock(&v->lock);
-  /* The handler is registered at the mapped address; `fn.bar_mapped` is
-   * only changed with the handler off the bus. */
-  uint64_t off = addr - p->fn.bar_mapped[BAR];
-  if (off < BAR_SIZE && size <= BAR_SIZE - off)
+  /* The BAR is naturally aligned, so the offset is the low bits (no need
+   * to read the mapping, which another vCPU may be moving). */
+  uint64_t off = addr & (BAR_SIZE - 1);
+  if (size <= BAR_SIZE - off)
     bar_access(p, (uint32_t)off, data, size, is_write);
   else if (!is_write)
     memset(data, 0xff, size);

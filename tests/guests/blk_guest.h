@@ -41,6 +41,8 @@ static inline unsigned char bt_pattern(unsigned long i, unsigned seed) {
  *  (BT_SYNC_WRITTEN, queues used)  -- the host may check the file now
  *  (BT_SYNC_FAILED, status)        -- after a status-less chain
  *  (BT_SYNC_RECOVERED, sum of a read after the reset)
+ *  (BT_SYNC_RESET, used index after two requests that followed a reset
+ *   with eight requests in flight: 2)
  * BT_MODE_RO: (BT_SYNC_RO, write status, discard status, read sum). */
 #define BT_SYNC_ID 1
 #define BT_SYNC_READ 2
@@ -48,6 +50,7 @@ static inline unsigned char bt_pattern(unsigned long i, unsigned seed) {
 #define BT_SYNC_FAILED 4
 #define BT_SYNC_RECOVERED 5
 #define BT_SYNC_RO 6
+#define BT_SYNC_RESET 8
 /* BT_MODE_DEMO: (BT_SYNC_DEMO, read sum, id gpa, rng bytes, console bytes) */
 #define BT_SYNC_DEMO 7
 

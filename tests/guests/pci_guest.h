@@ -10,14 +10,18 @@
 
 #define PG_MODE_CONFIG 1 /* config space, BARs, hostile accesses, rng polled */
 #define PG_MODE_MSIX 2   /* rng with MSI-X: vectors, masking, PBA */
+#define PG_MODE_INTX 3   /* rng with MSI-X off: INTx through the IOAPIC */
 
 #define PG_RNG_MAX 256
 #define PG_VEC_CONFIG 0x32
 #define PG_VEC_QUEUE 0x31
+#define PG_VEC_INTX 0x33
 
 /* Config mode: SYNC(PG_SYNC_RNG, buffer gpa, bytes written, isr, isr again)
- * MSI-X mode: SYNC(PG_SYNC_MSIX, irqs, strays, pba while masked) */
+ * MSI-X mode: SYNC(PG_SYNC_MSIX, irqs, strays, pba while masked)
+ * INTx mode: SYNC(PG_SYNC_INTX, irqs, isr bits seen, gsi) */
 #define PG_SYNC_RNG 1
 #define PG_SYNC_MSIX 2
+#define PG_SYNC_INTX 3
 
 #endif

@@ -1,8 +1,9 @@
 /* tests/integration/blk_test.c — libvmm's virtio-blk over virtio-mmio driven
  * by a real guest (tests/guests/blk_guest.c): reads of what the host put in
  * the image, writes the host finds there, flush, discard, GET_ID, several
- * requests in flight, two queues, a read-only device, requests that must
- * fail, a host file that fails, and creation errors.
+ * requests in flight, two queues, a reset with requests in flight, a
+ * read-only device, requests that must fail, a host file that fails, and
+ * creation errors.
  *
  *   blk_test --backend kvm --guest blk PATH [--test NAME]... [--list]
  *
@@ -313,7 +314,7 @@ static void run_rw(uint64_t flags, uint16_t queues) {
       set_param(&v, BT_PARAM_BASE, vmm_virtio_mmio_base(blk)) &&
       set_param(&v, BT_PARAM_FLAGS, flags) &&
       EXPECT_OK(vmm_vm_start(v.t.vm)) && vt_wait(&v) &&
-      EXPECT_EQ(v.n_syncs, 5)) {
+      EXPECT_EQ(v.n_syncs, 6)) {
     const struct ucall *s = v.syncs;
     EXPECT_EQ(s[0].args[0], BT_SYNC_ID);
     char id[21] = {0};
@@ -328,6 +329,8 @@ static void run_rw(uint64_t flags, uint16_t queues) {
                  (unsigned long long)s[3].args[1]);
     EXPECT_EQ(s[4].args[0], BT_SYNC_RECOVERED);
     EXPECT_EQ(s[4].args[1], host_pattern_sum());
+    EXPECT_EQ(s[5].args[0], BT_SYNC_RESET);
+    EXPECT_EQ(s[5].args[1], 2); /* nothing stale in the new used ring */
     const char *err = vmm_device_error(blk);
     EXPECT_TRUEF(err && strstr(err, "status byte"), "%s",
                  err ? err : "(no error)");

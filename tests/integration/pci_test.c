@@ -281,10 +281,30 @@ static void test_msix(void) {
   vt_destroy(&v);
 }
 
+static void test_intx(void) {
+  struct vt_vm v;
+  vmm_device_t *rng = NULL;
+  vmm_virtio_config_t cfg = pci_config(0);
+  if (VT_CREATE(&v, VMM_VM_F_IRQCHIP) &&
+      EXPECT_OK(vmm_virtio_rng_create(v.t.vm, &cfg, &rng)) &&
+      set_param(&v, PG_PARAM_MODE, PG_MODE_INTX) &&
+      set_param(&v, PG_PARAM_DEVFN, (uint64_t)vmm_virtio_pci_devfn(rng)) &&
+      EXPECT_OK(vmm_vm_start(v.t.vm)) && vt_wait(&v) &&
+      EXPECT_EQ(v.n_syncs, 1)) {
+    const struct ucall *s = &v.syncs[0];
+    EXPECT_EQ(s->args[0], PG_SYNC_INTX);
+    EXPECT_EQ(s->args[1], 3);
+    EXPECT_EQ(s->args[2], 1); /* used buffers only */
+    EXPECT_TRUEF(vmm_device_error(rng) == NULL, "%s", vmm_device_error(rng));
+  }
+  vt_destroy(&v);
+}
+
 static const struct {
   const char *name;
   void (*fn)(void);
 } tests[] = {
+    {"intx", test_intx},
     {"create", test_create},
     {"config", test_config},
     {"config_no_ioeventfd", test_config_no_ioeventfd},
