@@ -201,6 +201,22 @@ static uint64_t bad_mode(uint64_t unused) {
    * frame goes out. */
   if (fails)
     net_up();
+  if (c == NG_BAD_RX_READONLY || c == NG_BAD_RX_TINY) {
+    /* The receive side works again too: the host's next frame arrives. */
+    post_rx(1, RX_BUF, VRING_DESC_F_WRITE);
+    GUEST_SYNC(NG_SYNC_READY);
+    struct vring_used_elem e = {0, 0};
+    GUEST_ASSERT(virtq_wait(&rxq, &e));
+    GUEST_ASSERT_EQ(e.id, 1);
+    GUEST_ASSERT(e.len > NG_HDR_LEN);
+    uint8_t fid = 0;
+    uint32_t seq = 1;
+    GUEST_ASSERT_EQ(ng_check(rxbufs[1] + NG_HDR_LEN, e.len - NG_HDR_LEN, &fid,
+                             &seq),
+                    1);
+    GUEST_ASSERT_EQ(fid, param(NG_PARAM_PEER));
+    GUEST_ASSERT_EQ(seq, 0);
+  }
   send_frame(1, txbufs[0], NG_HDR_LEN + len);
   used_len = wait_tx_used();
   GUEST_SYNC(NG_SYNC_DONE, vio_read(&dev, VIRTIO_MMIO_STATUS), used_len);

@@ -22,7 +22,9 @@
  * SYNC(NG_SYNC_READY) once receive buffers are posted, then
  * SYNC(NG_SYNC_DONE, sent, received, bad, foreign). BAD:
  * SYNC(NG_SYNC_READY) when the host may send its frame (RX cases), then
- * SYNC(NG_SYNC_BAD, case, status seen, tx used len), SYNC(NG_SYNC_DONE). */
+ * SYNC(NG_SYNC_BAD, case, status seen, tx used len), for the RX cases
+ * SYNC(NG_SYNC_READY) again after the reset (a frame from NG_PARAM_PEER is
+ * expected), then SYNC(NG_SYNC_DONE, status, tx used len). */
 #define NG_SYNC_CONFIG 1
 #define NG_SYNC_READY 2
 #define NG_SYNC_DONE 3
