@@ -395,6 +395,56 @@ static void rng_intx(uint8_t s) {
   VCOMMON8(d, VPCI_STATUS) = 0;
 }
 
+/* ---- virtio-console ---------------------------------------------------- */
+
+#define CON_BUFS 4
+#define CON_BUF_SIZE 64
+static struct virtq_mem con_qmem[2] __attribute__((aligned(4096)));
+static uint8_t con_rx[CON_BUFS][CON_BUF_SIZE], con_tx[CON_BUFS][CON_BUF_SIZE];
+
+static bool wait_used(struct virtq *q, struct vring_used_elem *e) {
+  return virtq_wait(q, e);
+}
+
+static void console_echo(uint8_t s) {
+  struct vpci_dev d;
+  struct virtq rx, tx;
+  uint64_t n = param(PG_PARAM_COUNT);
+  GUEST_ASSERT_EQ(vpci_probe(&d, s), 0);
+  GUEST_ASSERT(d.device != 0); /* the console has a configuration */
+  GUEST_ASSERT_EQ(vpci_init(&d, VIRTIO_F_VERSION_1), 0);
+  GUEST_ASSERT_EQ(VCOMMON16(&d, VPCI_NUMQ), 2);
+  GUEST_ASSERT_EQ(VPCI16(&d, d.device), 0); /* cols */
+  GUEST_ASSERT_EQ(VPCI32(&d, d.device + 4), 0); /* max_nr_ports */
+  vpci_queue_setup(&d, &rx, 0, &con_qmem[0], QSIZE, VPCI_NO_VECTOR);
+  vpci_queue_setup(&d, &tx, 1, &con_qmem[1], QSIZE, VPCI_NO_VECTOR);
+  for (uint16_t i = 0; i < CON_BUFS; i++) {
+    virtq_desc(&rx, i, con_rx[i], CON_BUF_SIZE, VRING_DESC_F_WRITE, 0);
+    virtq_publish(&rx, i);
+  }
+  vpci_driver_ok(&d);
+  GUEST_SYNC(PG_SYNC_READY);
+  uint64_t echoed = 0, sum = 0;
+  while (echoed < n) {
+    struct vring_used_elem e = {0, 0}, t = {0, 0};
+    GUEST_ASSERT(wait_used(&rx, &e));
+    GUEST_ASSERT(e.id < CON_BUFS && e.len <= CON_BUF_SIZE);
+    uint16_t id = (uint16_t)e.id;
+    for (uint32_t i = 0; i < e.len; i++) {
+      con_tx[id][i] = con_rx[id][i];
+      sum = sum * 31 + con_rx[id][i];
+    }
+    echoed += e.len;
+    virtq_desc(&tx, id, con_tx[id], e.len, 0, 0);
+    vpci_submit(&d, &tx, id);
+    GUEST_ASSERT(wait_used(&tx, &t));
+    GUEST_ASSERT_EQ(t.id, id);
+    vpci_submit(&d, &rx, id);
+  }
+  GUEST_SYNC(PG_SYNC_ECHOED, echoed, sum);
+  VCOMMON8(&d, VPCI_STATUS) = 0;
+}
+
 void guest_main(void) {
   uint8_t s = rng_slot();
   check_host_bridge();
@@ -410,6 +460,9 @@ void guest_main(void) {
     break;
   case PG_MODE_INTX:
     rng_intx(s);
+    break;
+  case PG_MODE_CONSOLE:
+    console_echo(s);
     break;
   default:
     GUEST_ASSERT(0);

@@ -11,6 +11,7 @@
 #define PG_MODE_CONFIG 1 /* config space, BARs, hostile accesses, rng polled */
 #define PG_MODE_MSIX 2   /* rng with MSI-X: vectors, masking, PBA */
 #define PG_MODE_INTX 3   /* rng with MSI-X off: INTx through the IOAPIC */
+#define PG_MODE_CONSOLE 4 /* virtio-console: echoes COUNT bytes, polled */
 
 #define PG_RNG_MAX 256
 #define PG_VEC_CONFIG 0x32
@@ -23,5 +24,10 @@
 #define PG_SYNC_RNG 1
 #define PG_SYNC_MSIX 2
 #define PG_SYNC_INTX 3
+/* Console mode: SYNC(PG_SYNC_READY) once receive buffers are posted (the
+ * host sends then), SYNC(PG_SYNC_ECHOED, bytes, sum) at the end, with
+ * sum = sum * 31 + byte over every byte. */
+#define PG_SYNC_READY 4
+#define PG_SYNC_ECHOED 5
 
 #endif

@@ -300,10 +300,67 @@ static void test_intx(void) {
   vt_destroy(&v);
 }
 
+/* vCPU thread, at the guest's READY: the input goes to the console. */
+struct echo {
+  vmm_chardev_t *chr;
+  const uint8_t *in;
+  size_t n;
+  int rc;
+};
+
+static void echo_on_sync(struct vt_vm *v, const struct ucall *uc) {
+  struct echo *e = v->opaque;
+  if (uc->args[0] == PG_SYNC_READY)
+    e->rc = vmm_chardev_buffer_write(e->chr, e->in, e->n);
+}
+
+static void test_console(void) {
+  enum { N = 300 };
+  struct vt_vm v;
+  vmm_device_t *con = NULL;
+  vmm_chardev_t *chr = NULL;
+  uint8_t in[N], out[N + 1];
+  for (size_t i = 0; i < N; i++)
+    in[i] = (uint8_t)(i * 7 + 3);
+  struct echo e = {NULL, in, N, 0};
+  vmm_virtio_config_t cfg = pci_config(0);
+  if (VT_CREATE(&v, 0) &&
+      EXPECT_OK(vmm_chardev_buffer(v.t.vm, 4096, &chr)) &&
+      EXPECT_OK(vmm_virtio_console_create(v.t.vm, &cfg, chr, &con)) &&
+      set_param(&v, PG_PARAM_MODE, PG_MODE_CONSOLE) &&
+      set_param(&v, PG_PARAM_DEVFN, (uint64_t)vmm_virtio_pci_devfn(con)) &&
+      set_param(&v, PG_PARAM_COUNT, N)) {
+    e.chr = chr;
+    v.on_sync = echo_on_sync;
+    v.opaque = &e;
+    if (EXPECT_OK(vmm_vm_start(v.t.vm)) && vt_wait(&v) &&
+        EXPECT_EQ(v.n_syncs, 2)) {
+      EXPECT_OK(e.rc);
+      uint64_t sum = 0;
+      for (size_t i = 0; i < N; i++)
+        sum = sum * 31 + in[i];
+      EXPECT_EQ(v.syncs[1].args[0], PG_SYNC_ECHOED);
+      EXPECT_EQ(v.syncs[1].args[1], N);
+      EXPECT_EQ(v.syncs[1].args[2], sum);
+      size_t got = 0;
+      for (;;) {
+        int r = vmm_chardev_buffer_read(chr, out + got, N + 1 - got);
+        if (r <= 0)
+          break;
+        got += (size_t)r;
+      }
+      EXPECT_TRUE(got == N && memcmp(in, out, N) == 0);
+    }
+    EXPECT_TRUEF(vmm_device_error(con) == NULL, "%s", vmm_device_error(con));
+  }
+  vt_destroy(&v);
+}
+
 static const struct {
   const char *name;
   void (*fn)(void);
 } tests[] = {
+    {"console", test_console},
     {"intx", test_intx},
     {"create", test_create},
     {"config", test_config},
