@@ -1,6 +1,6 @@
 /* src/virtio/device.h — the common virtio device: status, features, queues,
  * failure; the const ops table each device type provides; the transport
- * interface (virtio-mmio today). */
+ * interface (virtio-mmio, virtio-pci). */
 #ifndef VMM__VIRTIO_DEVICE_H
 #define VMM__VIRTIO_DEVICE_H
 
