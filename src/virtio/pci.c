@@ -494,6 +494,12 @@ int vmm__virtio_pci_init(struct vmm__virtio_dev *v,
     return vmm__error(VMM_ENOMEM, "out of memory");
   int rc;
   uint32_t gsi;
+  /* A bad slot fails before a line is handed out. */
+  if (cfg->pci_slot >= 32) {
+    free(p);
+    return vmm__error(VMM_ERANGE, "PCI slot %u is not from 1 to 31",
+                      cfg->pci_slot);
+  }
   if ((rc = vmm__gsi_alloc(vm, &gsi)) < 0) {
     free(p);
     return rc;
