@@ -5,6 +5,7 @@
 #include "guest.h"
 #include "ring3.h"
 #include "virtio.h"
+#include "virtio_pci.h"
 #include "net_guest.h"
 
 void guest_main(void);
@@ -25,6 +26,8 @@ static uint8_t txbufs[QSIZE][TX_BUF] __attribute__((aligned(64)));
 static uint8_t big[NG_HDR_LEN + NG_BIG] __attribute__((aligned(64)));
 
 static struct virtio_dev dev;
+static struct vpci_dev pdev; /* NG_PARAM_PCI: the device on virtio-pci */
+static bool pci;
 static struct virtq rxq, txq;
 static uint8_t mac[6];
 
@@ -44,28 +47,66 @@ static uint64_t wanted_features(void) {
   return f;
 }
 
+/* The device's configuration space. */
+static volatile uint8_t *config(void) {
+  return pci ? (volatile uint8_t *)vpci_at(&pdev, pdev.device)
+             : (volatile uint8_t *)(dev.base + VIRTIO_MMIO_CONFIG);
+}
+
+static uint32_t status_read(void) {
+  return pci ? VCOMMON8(&pdev, VPCI_STATUS)
+             : vio_read(&dev, VIRTIO_MMIO_STATUS);
+}
+
+static uint32_t wait_status(uint32_t mask) {
+  uint64_t t0 = rdtsc();
+  uint32_t s;
+  while (!((s = status_read()) & mask) && rdtsc() - t0 < VIRTIO_SPIN_CYCLES)
+    __asm__ volatile("pause");
+  return s;
+}
+
+static void submit(struct virtq *q, uint16_t head) {
+  if (pci)
+    vpci_submit(&pdev, q, head);
+  else
+    virtq_submit(&dev, q, head);
+}
+
 /* Brings the device up with both queues; reads the MAC. */
 static void net_up(void) {
-  GUEST_ASSERT_EQ(virtio_init(&dev, param(NG_PARAM_BASE), VIRTIO_ID_NET,
-                              wanted_features()),
-                  0);
-  virtq_setup(&dev, &rxq, RXQ, &qmem[0], QSIZE);
-  virtq_setup(&dev, &txq, TXQ, &qmem[1], QSIZE);
-  virtio_driver_ok(&dev);
+  pci = param(NG_PARAM_PCI) != 0;
+  if (pci) {
+    /* NG_PARAM_BASE is the devfn. */
+    GUEST_ASSERT_EQ(vpci_probe(&pdev, (uint8_t)(param(NG_PARAM_BASE) >> 3)),
+                    0);
+    GUEST_ASSERT_EQ(vpci_init(&pdev, wanted_features()), 0);
+    vpci_queue_setup(&pdev, &rxq, RXQ, &qmem[0], QSIZE, VPCI_NO_VECTOR);
+    vpci_queue_setup(&pdev, &txq, TXQ, &qmem[1], QSIZE, VPCI_NO_VECTOR);
+    vpci_driver_ok(&pdev);
+    dev.features = pdev.features;
+  } else {
+    GUEST_ASSERT_EQ(virtio_init(&dev, param(NG_PARAM_BASE), VIRTIO_ID_NET,
+                                wanted_features()),
+                    0);
+    virtq_setup(&dev, &rxq, RXQ, &qmem[0], QSIZE);
+    virtq_setup(&dev, &txq, TXQ, &qmem[1], QSIZE);
+    virtio_driver_ok(&dev);
+  }
   for (int i = 0; i < 6; i++)
-    mac[i] = *(volatile uint8_t *)(dev.base + VIRTIO_MMIO_CONFIG + i);
+    mac[i] = config()[i];
 }
 
 static void post_rx(uint16_t i, uint32_t len, uint16_t flags) {
   virtq_desc(&rxq, i, rxbufs[i], len, flags, 0);
-  virtq_submit(&dev, &rxq, i);
+  submit(&rxq, i);
   if (rxq.event_idx)
     virtq_set_used_event(&rxq, rxq.last_used);
 }
 
 static void send_frame(uint16_t slot, uint8_t *buf, uint32_t len) {
   virtq_desc(&txq, slot, buf, len, 0, 0);
-  virtq_submit(&dev, &txq, slot);
+  submit(&txq, slot);
 }
 
 /* ---- exchange ---------------------------------------------------------- */
@@ -78,7 +119,7 @@ static uint64_t exchange_mode(uint64_t unused) {
   uint64_t m = 0;
   for (int i = 0; i < 6; i++)
     m |= (uint64_t)mac[i] << (8 * i);
-  uint16_t status = *(volatile uint16_t *)(dev.base + VIRTIO_MMIO_CONFIG + 6);
+  uint16_t status = (uint16_t)(config()[6] | config()[7] << 8);
   GUEST_SYNC(NG_SYNC_CONFIG, m, status, dev.features);
   for (uint16_t i = 0; i < QSIZE; i++)
     post_rx(i, RX_BUF, VRING_DESC_F_WRITE);
@@ -181,7 +222,7 @@ static uint64_t bad_mode(uint64_t unused) {
     break;
   case NG_BAD_TX_WRITABLE:
     virtq_desc(&txq, 0, txbufs[0], NG_HDR_LEN + len, VRING_DESC_F_WRITE, 0);
-    virtq_submit(&dev, &txq, 0);
+    submit(&txq, 0);
     break;
   case NG_BAD_RX_READONLY:
   case NG_BAD_RX_TINY:
@@ -193,9 +234,9 @@ static uint64_t bad_mode(uint64_t unused) {
     GUEST_ASSERT(0);
   }
   if (fails)
-    status = virtio_wait_status(&dev, VIRTIO_STATUS_NEEDS_RESET);
+    status = wait_status(VIRTIO_STATUS_NEEDS_RESET);
   else
-    status = vio_read(&dev, VIRTIO_MMIO_STATUS);
+    status = status_read();
   GUEST_SYNC(NG_SYNC_BAD, c, status, used_len);
   /* Back in service (after a reset where the device failed): one good
    * frame goes out. */
@@ -219,7 +260,7 @@ static uint64_t bad_mode(uint64_t unused) {
   }
   send_frame(1, txbufs[0], NG_HDR_LEN + len);
   used_len = wait_tx_used();
-  GUEST_SYNC(NG_SYNC_DONE, vio_read(&dev, VIRTIO_MMIO_STATUS), used_len);
+  GUEST_SYNC(NG_SYNC_DONE, status_read(), used_len);
   return 0;
 }
 

@@ -8,12 +8,13 @@
 
 /* Guest parameters (layout.h: GUEST_PARAM_GPA). */
 #define NG_PARAM_MODE 0
-#define NG_PARAM_BASE 1  /* MMIO base of the virtio-net device */
+#define NG_PARAM_BASE 1  /* MMIO base of the virtio-net device (or devfn) */
 #define NG_PARAM_COUNT 2 /* frames to send, and to receive */
 #define NG_PARAM_ID 3    /* this side's sender id (1-255) */
 #define NG_PARAM_PEER 4  /* the sender id frames are expected from */
 #define NG_PARAM_CASE 5  /* NG_BAD_* for NG_MODE_BAD */
 #define NG_PARAM_FLAGS 6 /* 1: VIRTIO_F_EVENT_IDX, 2: INDIRECT_DESC */
+#define NG_PARAM_PCI 7   /* 1: virtio-pci, NG_PARAM_BASE is the devfn */
 
 #define NG_MODE_EXCHANGE 1 /* send COUNT frames, receive COUNT frames */
 #define NG_MODE_BAD 2      /* break a rule (NG_PARAM_CASE), recover, send one */

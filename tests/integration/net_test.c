@@ -196,16 +196,24 @@ static bool vt_wait(struct vt_vm *v) {
 #define N_FRAMES 64
 #define HOST_ID 0xee
 
+/* The transport the next net_vm() devices use. */
+static uint32_t net_transport = VMM_VIRTIO_MMIO;
+
 /* A VM with a virtio-net device on `fd` (or `net` as given), the guest in
  * `mode`. */
 static bool net_vm(struct vt_vm *v, vmm_device_t **dev,
                    const vmm_virtio_net_config_t *net, uint64_t mode,
                    uint64_t id, uint64_t peer, uint64_t count) {
+  vmm_virtio_config_t vc = VMM_VIRTIO_CONFIG_INIT;
+  vc.transport = net_transport;
+  bool pci = net_transport == VMM_VIRTIO_PCI;
   *dev = NULL;
   return VT_CREATE(v, 0) &&
-         EXPECT_OK(vmm_virtio_net_create(v->t.vm, NULL, net, dev)) &&
+         EXPECT_OK(vmm_virtio_net_create(v->t.vm, &vc, net, dev)) &&
          set_param(v, NG_PARAM_MODE, mode) &&
-         set_param(v, NG_PARAM_BASE, vmm_virtio_mmio_base(*dev)) &&
+         set_param(v, NG_PARAM_PCI, pci) &&
+         set_param(v, NG_PARAM_BASE, pci ? (uint64_t)vmm_virtio_pci_devfn(*dev)
+                                         : vmm_virtio_mmio_base(*dev)) &&
          set_param(v, NG_PARAM_ID, id) && set_param(v, NG_PARAM_PEER, peer) &&
          set_param(v, NG_PARAM_COUNT, count);
 }
@@ -285,6 +293,11 @@ static void test_pair_event_idx(void) {
   run_pair(SOCK_SEQPACKET, 3, N_FRAMES);
 }
 static void test_pair_dgram(void) { run_pair(SOCK_DGRAM, 1, N_FRAMES); }
+static void test_pair_pci(void) {
+  net_transport = VMM_VIRTIO_PCI;
+  run_pair(SOCK_SEQPACKET, 1, N_FRAMES);
+  net_transport = VMM_VIRTIO_MMIO;
+}
 
 /* ---- a VM and this program ---------------------------------------------- */
 
@@ -452,6 +465,22 @@ static void test_create(void) {
       EXPECT_TRUE(memcmp(m1, m2, 6) != 0);
   } else {
     close(sv2[0]);
+  }
+  /* On the PCI transport too. */
+  int sp[2];
+  if (EXPECT_OK(socketpair(AF_UNIX, SOCK_SEQPACKET, 0, sp))) {
+    vmm_virtio_config_t vc = VMM_VIRTIO_CONFIG_INIT;
+    vc.transport = VMM_VIRTIO_PCI;
+    vmm_device_t *p = NULL;
+    cfg = sock_config(sp[0]);
+    if (EXPECT_OK(vmm_virtio_net_create(vm, &vc, &cfg, &p))) {
+      uint8_t m[6];
+      EXPECT_TRUE(vmm_virtio_pci_devfn(p) > 0);
+      EXPECT_OK(vmm_virtio_net_mac(p, m));
+    } else {
+      close(sp[0]);
+    }
+    close(sp[1]);
   }
   /* Refused: a stream socket, a non-socket, a multicast MAC, no back-end,
    * reserved fields, an unknown back-end; the caller keeps its fd. */
@@ -663,6 +692,12 @@ static void test_malicious(void) {
   printf("\n");
 }
 
+static void test_malicious_pci(void) {
+  net_transport = VMM_VIRTIO_PCI;
+  test_malicious();
+  net_transport = VMM_VIRTIO_MMIO;
+}
+
 /* ---- runner ------------------------------------------------------------- */
 
 static const struct {
@@ -673,10 +708,12 @@ static const struct {
     {"pair", test_pair},
     {"pair_event_idx", test_pair_event_idx},
     {"pair_dgram", test_pair_dgram},
+    {"pair_pci", test_pair_pci},
     {"socket_path", test_socket_path},
     {"host", test_host},
     {"tap", test_tap},
     {"malicious", test_malicious},
+    {"malicious_pci", test_malicious_pci},
 };
 
 static void on_timeout(int sig) {
