@@ -162,6 +162,8 @@ static int io_full(int fd, struct iovec *iov, uint32_t n, uint64_t off,
 
 /* Zeroes [off, off + len) of the image: a hole where the file system can. */
 static int discard_range(int fd, uint64_t off, uint64_t len) {
+  if (len == 0)
+    return 0; /* fallocate() would call it invalid */
   if (fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)off,
                 (off_t)len) == 0)
     return 0;

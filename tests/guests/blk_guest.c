@@ -210,6 +210,10 @@ static uint64_t rw_mode(uint64_t unused) {
                           true), S_OK);
   for (uint32_t i = 0; i < len; i++)
     GUEST_ASSERT_EQ(bufs[2][i], 0);
+  disc.num = 0; /* an empty range: nothing to do */
+  GUEST_ASSERT_EQ(request(&d, &q0, T_DISCARD, 0, &disc, sizeof(disc), false),
+                  S_OK);
+  disc.num = BT_SECTORS;
   disc.flags = 1; /* "unmap": only for write-zeroes */
   GUEST_ASSERT_EQ(request(&d, &q0, T_DISCARD, 0, &disc, sizeof(disc), false),
                   S_UNSUPP);
