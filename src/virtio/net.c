@@ -15,7 +15,10 @@
  * net_stats), never silently. A chain that breaks the virtqueue rules
  * (a device-writable buffer on the transmitq, a device-readable one on
  * the receiveq, a receive buffer too small for the header) fails the
- * device (NEEDS_RESET) until the driver resets it. */
+ * device (NEEDS_RESET) until the driver resets it.
+ *
+ * Link status (VIRTIO_NET_F_STATUS): up from the start; down for good, with
+ * a configuration-change interrupt, once a SOCK_SEQPACKET peer hangs up. */
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/if.h>
@@ -71,6 +74,7 @@ struct virtio_net {
   int fd;                      /* the back-end, non-blocking, CLOEXEC */
   int sock_type;               /* SOCKET: SOCK_SEQPACKET or SOCK_DGRAM */
   uint8_t mac[6];
+  bool link_down;              /* locked: the back-end's peer hung up */
   /* Loop thread only. */
   struct vmm__poll *rx_poll;   /* armed while frames can be taken */
   bool hung_up;                /* the back-end ended: no more polling */
@@ -89,7 +93,7 @@ static void net_config_read(struct vmm__virtio_dev *v, uint32_t off,
   struct virtio_net *n = (struct virtio_net *)v;
   uint8_t config[NET_CONFIG_SIZE];
   memcpy(config, n->mac, 6);
-  config[6] = VIRTIO_NET_S_LINK_UP; /* le16 status */
+  config[6] = n->link_down ? 0 : VIRTIO_NET_S_LINK_UP; /* le16 status */
   config[7] = 0;
   memcpy(buf, config + off, len);
 }
@@ -251,11 +255,17 @@ static void net_rx_readable(void *opaque) {
     /* Only this thread pops the receiveq: the buffer stays available. */
     ssize_t r = net_recv(n);
     if (r <= 0) {
-      vmm__virtio_unlock(v);
       if (r < 0) {
+        /* The peer is gone: the link goes down (a configuration change
+         * the driver hears about), and the back-end is not polled again. */
         n->hung_up = true;
-        net_rx_unpoll(n);
+        n->link_down = true;
+        v->config_generation++;
+        v->transport->interrupt(v, VMM__VIRTIO_INT_CONFIG);
       }
+      vmm__virtio_unlock(v);
+      if (r < 0)
+        net_rx_unpoll(n);
       return;
     }
     size_t len = (size_t)r;

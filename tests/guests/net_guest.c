@@ -264,6 +264,24 @@ static uint64_t bad_mode(uint64_t unused) {
   return 0;
 }
 
+/* ---- link status ---------------------------------------------------- */
+
+static uint64_t link_mode(uint64_t unused) {
+  (void)unused;
+  net_up();
+  for (uint16_t i = 0; i < 4; i++)
+    post_rx(i, RX_BUF, VRING_DESC_F_WRITE);
+  uint32_t before = config()[6] | config()[7] << 8;
+  GUEST_SYNC(NG_SYNC_READY);
+  uint64_t t0 = rdtsc();
+  uint32_t after;
+  while (((after = config()[6] | config()[7] << 8) & 1) &&
+         rdtsc() - t0 < VIRTIO_SPIN_CYCLES)
+    __asm__ volatile("pause");
+  GUEST_SYNC(NG_SYNC_LINK, before, after);
+  return 0;
+}
+
 void guest_main(void) {
   progress(param(NG_PARAM_MODE) << 4);
   ring3_init();
@@ -273,6 +291,9 @@ void guest_main(void) {
     break;
   case NG_MODE_BAD:
     ring3_call(bad_mode, 0);
+    break;
+  case NG_MODE_LINK:
+    ring3_call(link_mode, 0);
     break;
   default:
     GUEST_ASSERT(0);

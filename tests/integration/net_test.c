@@ -426,6 +426,41 @@ static void test_socket_path(void) {
   rmdir(dir);
 }
 
+/* ---- the link goes down when the peer hangs up ---------------------------- */
+
+static void link_on_sync(struct vt_vm *v, const struct ucall *uc) {
+  int *fd = v->opaque;
+  if (uc->args[0] == NG_SYNC_READY && *fd >= 0) {
+    close(*fd);
+    *fd = -1;
+  }
+}
+
+static void test_link_down(void) {
+  struct vt_vm v;
+  vmm_device_t *dev = NULL;
+  int sv[2];
+  memset(&v, 0, sizeof(v));
+  if (!EXPECT_OK(socketpair(AF_UNIX, SOCK_SEQPACKET, 0, sv)))
+    return;
+  vmm_virtio_net_config_t cfg = sock_config(sv[0]);
+  bool ok = net_vm(&v, &dev, &cfg, NG_MODE_LINK, 1, HOST_ID, 0);
+  if (!dev)
+    close(sv[0]);
+  v.on_sync = link_on_sync;
+  v.opaque = &sv[1];
+  if (ok && EXPECT_OK(vmm_vm_start(v.t.vm)) && vt_wait(&v) &&
+      EXPECT_EQ(v.n_syncs, 2)) {
+    EXPECT_EQ(v.syncs[1].args[0], NG_SYNC_LINK);
+    EXPECT_EQ(v.syncs[1].args[1], 1); /* up */
+    EXPECT_EQ(v.syncs[1].args[2], 0); /* down */
+    EXPECT_TRUE(vmm_device_error(dev) == NULL);
+  }
+  vt_destroy(&v);
+  if (sv[1] >= 0)
+    close(sv[1]);
+}
+
 /* ---- creation, MACs ------------------------------------------------------ */
 
 static void test_create(void) {
@@ -711,6 +746,7 @@ static const struct {
     {"pair_pci", test_pair_pci},
     {"socket_path", test_socket_path},
     {"host", test_host},
+    {"link_down", test_link_down},
     {"tap", test_tap},
     {"malicious", test_malicious},
     {"malicious_pci", test_malicious_pci},
