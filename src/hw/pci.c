@@ -86,7 +86,7 @@ static void cfg_write(struct vmm__pci_fn *fn, uint32_t off, uint32_t len,
       unsigned shift = 8 * ((o - VMM__PCI_BAR0) % 4);
       uint64_t size = fn->bar_size[bar];
       if (!size)
-        continue; /* an unimplemented BAR reads 0 whatever is written */
+        continue; /* a BAR the device does not have reads 0 whatever is written */
       uint64_t a = fn->bar_addr[bar];
       a = (a & ~(0xffull << shift)) | (uint64_t)b << shift;
       fn->bar_addr[bar] = a & ~(size - 1) & 0xffffffffull;
