@@ -7,6 +7,15 @@
 #include "error.h"
 #include "vm_internal.h"
 
+int vmm__device_precheck(vmm_vm_t *vm, const char *fn) {
+  if (!vmm__handle_valid(vm, VMM__H_VM))
+    return vmm__error(VMM_EBADF, "%s: not a live VM handle", fn);
+  if (vmm_vm_state(vm) != VMM_VM_CREATED)
+    return vmm__error(VMM_ESTATE, "%s: devices are added before "
+                      "vmm_vm_start()", fn);
+  return 0;
+}
+
 int vmm__device_add(vmm_vm_t *vm, vmm_device_t *dev,
                     const struct vmm__device_ops *ops) {
   if (!vmm__handle_valid(vm, VMM__H_VM))

@@ -23,6 +23,9 @@ struct vmm_device {
   char error[256];
 };
 
+/* The first check of every device constructor: `vm` is a live VM that
+ * was not started yet. `fn` names the constructor in the message. */
+int vmm__device_precheck(vmm_vm_t *vm, const char *fn);
 /* Registers a device built by a constructor: checks the VM is a live,
  * not-yet-started VM, links it and makes the handle valid. */
 int vmm__device_add(vmm_vm_t *vm, vmm_device_t *dev,

@@ -51,11 +51,9 @@ int vmm_debug_exit_create(vmm_vm_t *vm, uint16_t port, vmm_device_t **out) {
   static const char fn[] = "vmm_debug_exit_create";
   if (out)
     *out = NULL;
-  if (!vmm__handle_valid(vm, VMM__H_VM))
-    return vmm__error(VMM_EBADF, "%s: not a live VM handle", fn);
-  if (vmm_vm_state(vm) != VMM_VM_CREATED)
-    return vmm__error(VMM_ESTATE, "%s: devices are added before "
-                      "vmm_vm_start()", fn);
+  int rc = vmm__device_precheck(vm, fn);
+  if (rc < 0)
+    return rc;
   if (port == 0)
     port = DEBUG_EXIT_DEFAULT_PORT;
   struct debug_exit *d = calloc(1, sizeof(*d));
@@ -63,7 +61,7 @@ int vmm_debug_exit_create(vmm_vm_t *vm, uint16_t port, vmm_device_t **out) {
     return vmm__error(VMM_ENOMEM, "%s: out of memory", fn);
   d->port = port;
   d->dev.vm = vm;
-  int rc = vmm_io_register(vm, VMM_IO_PIO, port, 1, debug_exit_io, d);
+  rc = vmm_io_register(vm, VMM_IO_PIO, port, 1, debug_exit_io, d);
   if (rc < 0) {
     free(d);
     return vmm__error_prefix(rc, fn);

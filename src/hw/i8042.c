@@ -99,18 +99,16 @@ int vmm_i8042_create(vmm_vm_t *vm, vmm_device_t **out) {
   static const char fn[] = "vmm_i8042_create";
   if (out)
     *out = NULL;
-  if (!vmm__handle_valid(vm, VMM__H_VM))
-    return vmm__error(VMM_EBADF, "%s: not a live VM handle", fn);
-  if (vmm_vm_state(vm) != VMM_VM_CREATED)
-    return vmm__error(VMM_ESTATE, "%s: devices are added before "
-                      "vmm_vm_start()", fn);
+  int rc = vmm__device_precheck(vm, fn);
+  if (rc < 0)
+    return rc;
   struct i8042 *k = calloc(1, sizeof(*k));
   if (!k)
     return vmm__error(VMM_ENOMEM, "%s: out of memory", fn);
   pthread_mutex_init(&k->lock, NULL);
   k->status = STAT_SYS | STAT_UNLOCKED;
   k->dev.vm = vm;
-  int rc = vmm_io_register(vm, VMM_IO_PIO, I8042_DATA_PORT, 1, i8042_io, k);
+  rc = vmm_io_register(vm, VMM_IO_PIO, I8042_DATA_PORT, 1, i8042_io, k);
   if (rc < 0) {
     vmm__error_prefix(rc, fn);
     goto fail;

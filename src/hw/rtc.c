@@ -271,11 +271,9 @@ int vmm_rtc_create(vmm_vm_t *vm, vmm_device_t **out) {
   static const char fn[] = "vmm_rtc_create";
   if (out)
     *out = NULL;
-  if (!vmm__handle_valid(vm, VMM__H_VM))
-    return vmm__error(VMM_EBADF, "%s: not a live VM handle", fn);
-  if (vmm_vm_state(vm) != VMM_VM_CREATED)
-    return vmm__error(VMM_ESTATE, "%s: devices are added before "
-                      "vmm_vm_start()", fn);
+  int rc = vmm__device_precheck(vm, fn);
+  if (rc < 0)
+    return rc;
   struct rtc *r = calloc(1, sizeof(*r));
   if (!r)
     return vmm__error(VMM_ENOMEM, "%s: out of memory", fn);
@@ -284,7 +282,7 @@ int vmm_rtc_create(vmm_vm_t *vm, vmm_device_t **out) {
   r->cmos[REG_B] = B_24H;
   r->cmos[REG_D] = D_VRT;
   r->dev.vm = vm;
-  int rc = vmm_io_register(vm, VMM_IO_PIO, RTC_INDEX_PORT, 2, rtc_io, r);
+  rc = vmm_io_register(vm, VMM_IO_PIO, RTC_INDEX_PORT, 2, rtc_io, r);
   if (rc < 0) {
     vmm__error_prefix(rc, fn);
     goto fail;
