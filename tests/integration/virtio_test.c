@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include <CUnit/Basic.h>
+#include <uv.h>
 
 #include "../guests/virtio_guest.h"
 #include "check.h"
@@ -363,6 +364,49 @@ static void test_rng(void) {
   EXPECT_TRUE(memcmp(a, b, VT_RNG_MAX) != 0);
 }
 
+/*
+ * Device work on the embedder's own libuv loop: this thread owns the loop,
+ * hands it to the VM before the device exists, and has to run it for the
+ * rng's doorbells (ioeventfd polls on that loop) to be served at all. The
+ * VM is then destroyed on this thread, as vmm_vm_use_loop() asks.
+ */
+static void test_rng_embedder_loop(void) {
+  struct vt_vm v;
+  vmm_device_t *rng = NULL;
+  uv_loop_t loop;
+  if (!EXPECT_EQ(uv_loop_init(&loop), 0))
+    return;
+  if (VT_CREATE(&v, 0) && EXPECT_OK(vmm_vm_use_loop(v.t.vm, &loop)) &&
+      EXPECT_RC(vmm_vm_use_loop(v.t.vm, &loop), VMM_ESTATE) &&
+      EXPECT_OK(vmm_virtio_rng_create(v.t.vm, NULL, &rng)) &&
+      set_param(&v, VT_PARAM_MODE, VT_MODE_RNG) &&
+      set_param(&v, VT_PARAM_BASE, vmm_virtio_mmio_base(rng)) &&
+      set_param(&v, VT_PARAM_COUNT, 4096) &&
+      EXPECT_OK(vmm_vm_start(v.t.vm))) {
+    vmm_vm_stop_info_t info = {.size = sizeof(info)};
+    int rc;
+    time_t deadline = time(NULL) + WAIT_MS / 1000;
+    while ((rc = vmm_vm_wait(v.t.vm, 0, &info)) == VMM_ETIMEDOUT &&
+           time(NULL) < deadline) {
+      uv_run(&loop, UV_RUN_NOWAIT);
+      usleep(100);
+    }
+    if (rc == VMM_ETIMEDOUT) {
+      vmm_vm_stop(v.t.vm, -1);
+      vmm_vm_wait(v.t.vm, -1, &info);
+    }
+    EXPECT_OK(rc);
+    EXPECT_TRUEF(!v.aborted, "guest aborted: %s", v.abort_text);
+    if (EXPECT_EQ(v.n_syncs, 1))
+      EXPECT_EQ(v.syncs[0].args[1], 4096);
+    EXPECT_TRUE(vmm_device_error(rng) == NULL);
+  }
+  vt_destroy(&v);
+  /* Close callbacks of the VM's handles run on the loop's next turns. */
+  uv_run(&loop, UV_RUN_DEFAULT);
+  EXPECT_EQ(uv_loop_close(&loop), 0);
+}
+
 static void test_rng_indirect(void) { run_rng(VT_F_INDIRECT, 5000, NULL); }
 static void test_rng_event_idx(void) { run_rng(VT_F_EVENT_IDX, 5000, NULL); }
 static void test_rng_all_features(void) {
@@ -617,6 +661,7 @@ static const struct {
     {"create", test_create},
     {"protocol", test_protocol},
     {"rng", test_rng},
+    {"rng_embedder_loop", test_rng_embedder_loop},
     {"rng_indirect", test_rng_indirect},
     {"rng_event_idx", test_rng_event_idx},
     {"rng_all_features", test_rng_all_features},
