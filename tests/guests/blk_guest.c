@@ -1,4 +1,5 @@
-/* tests/guests/blk_guest.c — drives libvmm's virtio-blk over virtio-mmio:
+/* tests/guests/blk_guest.c — drives libvmm's virtio-blk over virtio-mmio
+ * or virtio-pci (BT_PARAM_PCI):
  * reads, writes, flush, discard, GET_ID, several requests in flight, two
  * queues, requests the device must refuse, a read-only device, and the
  * devices of examples/virtio_demo.c (blk_guest.h lists the modes). Polling
@@ -7,6 +8,7 @@
 #include "guest.h"
 #include "ring3.h"
 #include "virtio.h"
+#include "virtio_pci.h"
 
 void guest_main(void);
 
@@ -53,6 +55,33 @@ static uint8_t bufs[SLOTS][BT_SECTORS * SECTOR] __attribute__((aligned(64)));
 static uint8_t id_buf[32];
 
 static uint64_t param(unsigned i) { return guest_param(i); }
+
+/* BT_PARAM_PCI: the blk device is on virtio-pci, BT_PARAM_BASE its devfn. */
+static struct vpci_dev pdev;
+static bool pci;
+
+static uintptr_t cfg_base(uintptr_t base) {
+  return pci ? (uintptr_t)vpci_at(&pdev, pdev.device)
+             : base + VIRTIO_MMIO_CONFIG;
+}
+
+static void kick(struct virtio_dev *d, struct virtq *q) {
+  if (pci)
+    vpci_kick(&pdev, q);
+  else
+    virtq_kick(d, q);
+}
+
+static uint32_t wait_status(struct virtio_dev *d, uint32_t mask) {
+  if (!pci)
+    return virtio_wait_status(d, mask);
+  uint64_t t0 = rdtsc();
+  uint32_t s;
+  while (!((s = VCOMMON8(&pdev, VPCI_STATUS)) & mask) &&
+         rdtsc() - t0 < VIRTIO_SPIN_CYCLES)
+    __asm__ volatile("pause");
+  return s;
+}
 
 static uint64_t wanted_features(void) {
   uint64_t f = VIRTIO_F_VERSION_1 | BLK_F_FLUSH | BLK_F_DISCARD | BLK_F_MQ |
@@ -110,7 +139,10 @@ static void submit_raw(struct virtio_dev *d, struct virtq *q, unsigned slot,
   if (indirect)
     virtq_desc(q, head, tables[qi][slot], n * 16, VRING_DESC_F_INDIRECT, 0);
   if (kick) {
-    virtq_submit(d, q, head);
+    if (pci)
+      vpci_submit(&pdev, q, head);
+    else
+      virtq_submit(d, q, head);
   } else {
     virtq_publish(q, head);
   }
@@ -152,14 +184,29 @@ static uint8_t raw_request(struct virtio_dev *d, struct virtq *q,
 
 static uint16_t setup(struct virtio_dev *d, struct virtq *q0, struct virtq *q1,
                       uintptr_t base) {
-  GUEST_ASSERT_EQ(virtio_init(d, base, VIRTIO_ID_BLOCK, wanted_features()), 0);
+  pci = param(BT_PARAM_PCI) != 0;
+  if (pci) {
+    GUEST_ASSERT_EQ(vpci_probe(&pdev, (uint8_t)(base >> 3)), 0);
+    GUEST_ASSERT_EQ(vpci_init(&pdev, wanted_features()), 0);
+    d->features = pdev.features;
+  } else {
+    GUEST_ASSERT_EQ(virtio_init(d, base, VIRTIO_ID_BLOCK, wanted_features()),
+                    0);
+  }
   uint16_t nq = 1;
   if (d->features & BLK_F_MQ)
-    nq = U16(base + VIRTIO_MMIO_CONFIG + CFG_NUM_QUEUES);
-  virtq_setup(d, q0, 0, &qmem[0], QSIZE);
-  if (nq > 1)
-    virtq_setup(d, q1, 1, &qmem[1], QSIZE);
-  virtio_driver_ok(d);
+    nq = U16(cfg_base(base) + CFG_NUM_QUEUES);
+  if (pci) {
+    vpci_queue_setup(&pdev, q0, 0, &qmem[0], QSIZE, VPCI_NO_VECTOR);
+    if (nq > 1)
+      vpci_queue_setup(&pdev, q1, 1, &qmem[1], QSIZE, VPCI_NO_VECTOR);
+    vpci_driver_ok(&pdev);
+  } else {
+    virtq_setup(d, q0, 0, &qmem[0], QSIZE);
+    if (nq > 1)
+      virtq_setup(d, q1, 1, &qmem[1], QSIZE);
+    virtio_driver_ok(d);
+  }
   return nq;
 }
 
@@ -174,11 +221,11 @@ static uint64_t rw_mode(uint64_t unused) {
   GUEST_ASSERT(d.features & BLK_F_FLUSH);
   GUEST_ASSERT(d.features & BLK_F_DISCARD);
   GUEST_ASSERT(!(d.features & BLK_F_RO));
-  uint64_t cap = U32(base + VIRTIO_MMIO_CONFIG + CFG_CAPACITY) |
-                 (uint64_t)U32(base + VIRTIO_MMIO_CONFIG + CFG_CAPACITY + 4)
+  uint64_t cap = U32(cfg_base(base) + CFG_CAPACITY) |
+                 (uint64_t)U32(cfg_base(base) + CFG_CAPACITY + 4)
                      << 32;
   GUEST_ASSERT(cap >= BT_MIN_SECTORS);
-  GUEST_ASSERT(U32(base + VIRTIO_MMIO_CONFIG + CFG_MAX_DISCARD_SEG) >= 1);
+  GUEST_ASSERT(U32(cfg_base(base) + CFG_MAX_DISCARD_SEG) >= 1);
   const uint32_t len = BT_SECTORS * SECTOR;
 
   /* GET_ID: the serial. */
@@ -224,7 +271,7 @@ static uint64_t rw_mode(uint64_t unused) {
     submit_raw(&d, &q0, s, T_IN, BT_READ_SECTOR + s, bufs[s], SECTOR, true,
                16, true, false);
   }
-  virtq_kick(&d, &q0);
+  kick(&d, &q0);
   unsigned seen = 0;
   for (unsigned s = 0; s < SLOTS; s++) {
     unsigned slot = wait_one(&q0);
@@ -276,7 +323,7 @@ static uint64_t rw_mode(uint64_t unused) {
 
   /* No device-writable byte for the status: the device fails. */
   submit_raw(&d, &q0, 0, T_OUT, 0, bufs[0], SECTOR, false, 16, false, true);
-  uint32_t status = virtio_wait_status(&d, VIRTIO_STATUS_NEEDS_RESET);
+  uint32_t status = wait_status(&d, VIRTIO_STATUS_NEEDS_RESET);
   GUEST_SYNC(BT_SYNC_FAILED, status);
 
   /* A reset puts it back into service. */
@@ -299,7 +346,7 @@ static uint64_t rw_mode(uint64_t unused) {
       submit_raw(&d, &q0, s, T_OUT, BT_WRITE_SECTOR, same, len, false, 16,
                  true, false);
   }
-  virtq_kick(&d, &q0);
+  kick(&d, &q0);
   nq = setup(&d, &q0, &q1, base); /* resets first */
   static uint8_t fresh[SECTOR];
   for (unsigned k = 0; k < 2; k++) {

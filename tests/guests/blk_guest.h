@@ -5,10 +5,12 @@
 
 /* Guest parameters (layout.h: GUEST_PARAM_GPA). */
 #define BT_PARAM_MODE 0
-#define BT_PARAM_BASE 1    /* MMIO base of the virtio-blk device */
+#define BT_PARAM_BASE 1    /* MMIO base of the virtio-blk device, or its
+                              devfn when BT_PARAM_PCI is set */
 #define BT_PARAM_FLAGS 2   /* BT_F_* */
 #define BT_PARAM_RNG 3     /* BT_MODE_DEMO: virtio-rng base (0: none) */
 #define BT_PARAM_CONSOLE 4 /* BT_MODE_DEMO: virtio-console base (0: none) */
+#define BT_PARAM_PCI 5     /* 1: the blk device is on virtio-pci */
 
 #define BT_MODE_RW 1   /* the full read/write/flush/discard/id/error set */
 #define BT_MODE_RO 2   /* a read-only device */

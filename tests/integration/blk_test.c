@@ -299,6 +299,23 @@ out:
 
 /* ---- the read/write set ----------------------------------------------- */
 
+/* The transport the next blk_attach() devices use. */
+static uint32_t blk_transport = VMM_VIRTIO_MMIO;
+
+/* A virtio-blk device on `cfg` in `v`, over blk_transport; tells the
+ * guest where it is and which transport. */
+static bool blk_attach(struct vt_vm *v, const vmm_virtio_blk_config_t *cfg,
+                       vmm_device_t **blk) {
+  vmm_virtio_config_t vc = VMM_VIRTIO_CONFIG_INIT;
+  vc.transport = blk_transport;
+  bool pci = blk_transport == VMM_VIRTIO_PCI;
+  return EXPECT_OK(vmm_virtio_blk_create(v->t.vm, &vc, cfg, blk)) &&
+         set_param(v, BT_PARAM_PCI, pci) &&
+         set_param(v, BT_PARAM_BASE,
+                   pci ? (uint64_t)vmm_virtio_pci_devfn(*blk)
+                       : vmm_virtio_mmio_base(*blk));
+}
+
 static void run_rw(uint64_t flags, uint16_t queues) {
   struct vt_vm v;
   vmm_device_t *blk = NULL;
@@ -309,9 +326,8 @@ static void run_rw(uint64_t flags, uint16_t queues) {
   cfg.num_queues = queues;
   memcpy(cfg.serial, "libvmm-blk-serial-20", 20); /* all 20 bytes */
   if (VT_CREATE(&v, 0) &&
-      EXPECT_OK(vmm_virtio_blk_create(v.t.vm, NULL, &cfg, &blk)) &&
+      blk_attach(&v, &cfg, &blk) &&
       set_param(&v, BT_PARAM_MODE, BT_MODE_RW) &&
-      set_param(&v, BT_PARAM_BASE, vmm_virtio_mmio_base(blk)) &&
       set_param(&v, BT_PARAM_FLAGS, flags) &&
       EXPECT_OK(vmm_vm_start(v.t.vm)) && vt_wait(&v) &&
       EXPECT_EQ(v.n_syncs, 6)) {
@@ -369,6 +385,19 @@ static void test_rw_no_ioeventfd(void) {
   run_rw(BT_F_EVENT_IDX, 1);
   unsetenv("LIBVMM_VIRTIO_NO_IOEVENTFD");
 }
+/* The same set over virtio-pci: one queue, then two with indirect
+ * descriptors and event-idx (the refused requests and the resets
+ * included). */
+static void test_rw_pci(void) {
+  blk_transport = VMM_VIRTIO_PCI;
+  run_rw(0, 0);
+  blk_transport = VMM_VIRTIO_MMIO;
+}
+static void test_rw_features_pci(void) {
+  blk_transport = VMM_VIRTIO_PCI;
+  run_rw(BT_F_INDIRECT | BT_F_EVENT_IDX, 2);
+  blk_transport = VMM_VIRTIO_MMIO;
+}
 
 /* ---- read-only -------------------------------------------------------- */
 
@@ -382,9 +411,8 @@ static void test_readonly(void) {
   vmm_virtio_blk_config_t cfg = blk_config(path);
   cfg.flags = VMM_BLK_F_READONLY;
   if (VT_CREATE(&v, 0) &&
-      EXPECT_OK(vmm_virtio_blk_create(v.t.vm, NULL, &cfg, &blk)) &&
+      blk_attach(&v, &cfg, &blk) &&
       set_param(&v, BT_PARAM_MODE, BT_MODE_RO) &&
-      set_param(&v, BT_PARAM_BASE, vmm_virtio_mmio_base(blk)) &&
       EXPECT_OK(vmm_vm_start(v.t.vm)) && vt_wait(&v) &&
       EXPECT_EQ(v.n_syncs, 1)) {
     const struct ucall *s = v.syncs;
@@ -421,9 +449,8 @@ static void test_host_error(void) {
   vmm_virtio_blk_config_t cfg = blk_config(path);
   cfg.flags = VMM_BLK_F_READONLY;
   if (VT_CREATE(&v, 0) &&
-      EXPECT_OK(vmm_virtio_blk_create(v.t.vm, NULL, &cfg, &blk)) &&
+      blk_attach(&v, &cfg, &blk) &&
       set_param(&v, BT_PARAM_MODE, BT_MODE_RO) &&
-      set_param(&v, BT_PARAM_BASE, vmm_virtio_mmio_base(blk)) &&
       EXPECT_TRUE(truncate(path, 0) == 0) &&
       EXPECT_OK(vmm_vm_start(v.t.vm))) {
     vmm_vm_stop_info_t info;
@@ -443,6 +470,17 @@ static void test_host_error(void) {
 
 /* ---- runner ----------------------------------------------------------- */
 
+static void test_readonly_pci(void) {
+  blk_transport = VMM_VIRTIO_PCI;
+  test_readonly();
+  blk_transport = VMM_VIRTIO_MMIO;
+}
+static void test_host_error_pci(void) {
+  blk_transport = VMM_VIRTIO_PCI;
+  test_host_error();
+  blk_transport = VMM_VIRTIO_MMIO;
+}
+
 static const struct {
   const char *name;
   void (*fn)(void);
@@ -453,6 +491,10 @@ static const struct {
     {"rw_no_ioeventfd", test_rw_no_ioeventfd},
     {"readonly", test_readonly},
     {"host_error", test_host_error},
+    {"rw_pci", test_rw_pci},
+    {"rw_features_pci", test_rw_features_pci},
+    {"readonly_pci", test_readonly_pci},
+    {"host_error_pci", test_host_error_pci},
 };
 
 static void on_timeout(int sig) {
