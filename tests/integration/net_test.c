@@ -30,8 +30,6 @@
 #include "test_vm.h"
 #include "vt_harness.h"
 
-#define EXIT_SKIP 77
-#define TEST_TIMEOUT_S 120
 const char *vt_guest = "net";
 
 /* ---- helpers ------------------------------------------------------------ */
@@ -578,10 +576,7 @@ static void test_malicious_pci(void) {
 
 /* ---- runner ------------------------------------------------------------- */
 
-static const struct {
-  const char *name;
-  void (*fn)(void);
-} tests[] = {
+static const struct vt_test tests[] = {
     {"create", test_create},
     {"pair", test_pair},
     {"pair_event_idx", test_pair_event_idx},
@@ -595,76 +590,9 @@ static const struct {
     {"malicious_pci", test_malicious_pci},
 };
 
-static void on_timeout(int sig) {
-  (void)sig;
-  static const char msg[] = "\nnet_test: a test exceeded its time limit\n";
-  ssize_t r = write(2, msg, sizeof(msg) - 1);
-  (void)r;
-  _exit(1);
-}
-
-static void test_setup(void) { alarm(TEST_TIMEOUT_S); }
-static void test_teardown(void) { alarm(0); }
-
 int main(int argc, char **argv) {
-  const char *only[64];
-  size_t n_only = 0;
-  bool list = false;
-  for (int i = 1; i < argc; i++) {
-    if (!strcmp(argv[i], "--backend") && i + 1 < argc) {
-      test_backend = argv[++i];
-    } else if (!strcmp(argv[i], "--guest") && i + 2 < argc) {
-      test_guest_add(argv[i + 1], argv[i + 2]);
-      i += 2;
-    } else if (!strcmp(argv[i], "--test") && i + 1 < argc && n_only < 64) {
-      only[n_only++] = argv[++i];
-    } else if (!strcmp(argv[i], "--list")) {
-      list = true;
-    } else {
-      fprintf(stderr, "usage: net_test --backend NAME --guest net PATH "
-                      "[--test NAME]... [--list]\n");
-      return 2;
-    }
-  }
-  size_t n_tests = sizeof(tests) / sizeof(tests[0]);
-  if (list) {
-    for (size_t i = 0; i < n_tests; i++)
-      printf("%s\n", tests[i].name);
-    return 0;
-  }
-  int rc = vmm_backend_probe(test_backend);
-  if (rc < 0) {
-    printf("SKIP: backend %s cannot run here: %s (%s)\n", test_backend,
-           vmm_last_error()[0] ? vmm_last_error() : vmm_strerror(rc),
-           vmm_err_name(rc));
-    return EXIT_SKIP;
-  }
-  setvbuf(stdout, NULL, _IONBF, 0);
-  signal(SIGALRM, on_timeout);
+  /* A peer that hangs up must not kill the test with SIGPIPE. */
   signal(SIGPIPE, SIG_IGN);
-  if (CU_initialize_registry() != CUE_SUCCESS)
-    return 1;
-  CU_pSuite suite = CU_add_suite_with_setup_and_teardown(
-      "virtio-net", NULL, NULL, test_setup, test_teardown);
-  if (!suite)
-    return 1;
-  for (size_t i = 0; i < n_tests; i++) {
-    bool wanted = n_only == 0;
-    for (size_t k = 0; k < n_only; k++)
-      wanted |= !strcmp(only[k], tests[i].name);
-    if (wanted && !CU_add_test(suite, tests[i].name, tests[i].fn))
-      return 1;
-  }
-  printf("net_test: backend %s, libvmm %s\n", test_backend,
-         vmm_version_string());
-  CU_basic_set_mode(CU_BRM_VERBOSE);
-  CU_basic_run_tests();
-  unsigned failed = CU_get_number_of_tests_failed();
-  unsigned run = CU_get_number_of_tests_run();
-  CU_cleanup_registry();
-  if (run == 0) {
-    fprintf(stderr, "net_test: no test matched\n");
-    return 1;
-  }
-  return failed ? 1 : 0;
+  return vt_main(argc, argv, "net_test", "virtio-net", tests,
+                 sizeof(tests) / sizeof(tests[0]));
 }

@@ -6,6 +6,7 @@
 
 #include <pthread.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "check.h"
@@ -40,5 +41,20 @@ int vt_create(struct vt_vm *v, uint32_t flags);
 void vt_destroy(struct vt_vm *v);
 bool set_param(struct vt_vm *v, unsigned i, uint64_t value);
 bool vt_wait(struct vt_vm *v);
+
+/* One test of a program's table. */
+struct vt_test {
+  const char *name;
+  void (*fn)(void);
+};
+
+/*
+ * The whole main() of a virtio test program: --backend, --guest, --test,
+ * --list; exits 77 (SKIP) when the backend cannot run here; each test has
+ * a time limit. `prog` names the program in messages, `suite_name` the
+ * CUnit suite.
+ */
+int vt_main(int argc, char **argv, const char *prog, const char *suite_name,
+            const struct vt_test *tests, size_t n_tests);
 
 #endif
