@@ -15,5 +15,6 @@
 #include <libvmm/device.h>
 #include <libvmm/virtio.h>
 #include <libvmm/uv.h>
+#include <libvmm/boot.h>
 
 #endif
