@@ -322,7 +322,7 @@ static void test_host_error_pci(void) {
   blk_transport = VMM_VIRTIO_MMIO;
 }
 
-static const struct vt_test tests[] = {
+static const struct test_def tests[] = {
     {"create", test_create},
     {"rw", test_rw},
     {"rw_features", test_rw_features},

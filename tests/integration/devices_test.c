@@ -25,8 +25,8 @@
 #include <CUnit/Basic.h>
 
 #include "devices_util.h"
+#include "runner.h"
 
-#define EXIT_SKIP 77
 #define TEST_TIMEOUT_S 60
 
 /* ---- UART output -------------------------------------------------------- */
@@ -451,10 +451,7 @@ static void test_misuse(void) {
 
 /* ---- runner -------------------------------------------------------------- */
 
-static const struct {
-  const char *name;
-  void (*fn)(void);
-} tests[] = {
+static const struct test_def tests[] = {
     {"uart_output", test_uart_output},
     {"uart_output_exit", test_uart_output_exit},
     {"uart_file", test_uart_file},
@@ -470,93 +467,9 @@ static const struct {
     {"misuse", test_misuse},
 };
 
-static void on_timeout(int sig) {
-  (void)sig;
-  static const char msg[] = "\ndevices_test: a test exceeded its time "
-                            "limit; stopping\n";
-  CU_pTest t = CU_get_current_test();
-  ssize_t r = write(2, msg, sizeof(msg) - 1);
-  if (t && t->pName) {
-    r = write(2, "  test: ", 8);
-    r = write(2, t->pName, strlen(t->pName));
-    r = write(2, "\n", 1);
-  }
-  (void)r;
-  _exit(1);
-}
-
-static void test_setup(void) { alarm(TEST_TIMEOUT_S); }
-static void test_teardown(void) { alarm(0); }
-
-static void usage(FILE *f) {
-  fprintf(f, "usage: devices_test --backend NAME --guest devices PATH "
-             "[--test NAME]... [--list]\n");
-}
-
 int main(int argc, char **argv) {
-  const char *only[64];
-  size_t n_only = 0;
-  int list = 0;
-  for (int i = 1; i < argc; i++) {
-    if (!strcmp(argv[i], "--backend") && i + 1 < argc) {
-      test_backend = argv[++i];
-    } else if (!strcmp(argv[i], "--guest") && i + 2 < argc) {
-      test_guest_add(argv[i + 1], argv[i + 2]);
-      i += 2;
-    } else if (!strcmp(argv[i], "--test") && i + 1 < argc && n_only < 64) {
-      only[n_only++] = argv[++i];
-    } else if (!strcmp(argv[i], "--list")) {
-      list = 1;
-    } else if (!strcmp(argv[i], "--help")) {
-      usage(stdout);
-      return 0;
-    } else {
-      usage(stderr);
-      return 2;
-    }
-  }
-  if (list) {
-    for (size_t i = 0; i < sizeof(tests) / sizeof(tests[0]); i++)
-      printf("devices/%s\n", tests[i].name);
-    return 0;
-  }
-  int rc = vmm_backend_probe(test_backend);
-  if (rc < 0) {
-    printf("SKIP: backend %s cannot run here: %s (%s)\n", test_backend,
-           vmm_last_error()[0] ? vmm_last_error() : vmm_strerror(rc),
-           vmm_err_name(rc));
-    return EXIT_SKIP;
-  }
-  setvbuf(stdout, NULL, _IONBF, 0);
-  signal(SIGALRM, on_timeout);
-  signal(SIGPIPE, SIG_IGN);
-
-  if (CU_initialize_registry() != CUE_SUCCESS)
-    return 1;
-  CU_pSuite suite = CU_add_suite_with_setup_and_teardown(
-      "devices", NULL, NULL, test_setup, test_teardown);
-  if (!suite)
-    return 1;
-  for (size_t i = 0; i < sizeof(tests) / sizeof(tests[0]); i++) {
-    int wanted = n_only == 0;
-    char full[128];
-    snprintf(full, sizeof(full), "devices/%s", tests[i].name);
-    for (size_t k = 0; k < n_only; k++)
-      if (!strcmp(only[k], full) || !strcmp(only[k], tests[i].name))
-        wanted = 1;
-    if (wanted && !CU_add_test(suite, tests[i].name, tests[i].fn))
-      return 1;
-  }
-  printf("devices_test: backend %s, libvmm %s\n", test_backend,
-         vmm_version_string());
-  CU_basic_set_mode(CU_BRM_VERBOSE);
-  CU_basic_run_tests();
-  unsigned failed = CU_get_number_of_tests_failed();
-  unsigned run = CU_get_number_of_tests_run();
-  CU_cleanup_registry();
-  if (run == 0) {
-    fprintf(stderr, "devices_test: no test matched\n");
-    return 1;
-  }
-  return failed ? 1 : 0;
+  const struct test_suite suite = {"devices", tests,
+                                   sizeof(tests) / sizeof(tests[0])};
+  return test_main(argc, argv, "devices_test", "--guest devices PATH ",
+                   &suite, 1, TEST_TIMEOUT_S);
 }

@@ -576,7 +576,7 @@ static void test_malicious_pci(void) {
 
 /* ---- runner ------------------------------------------------------------- */
 
-static const struct vt_test tests[] = {
+static const struct test_def tests[] = {
     {"create", test_create},
     {"pair", test_pair},
     {"pair_event_idx", test_pair_event_idx},

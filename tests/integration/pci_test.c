@@ -199,7 +199,7 @@ static void test_console(void) {
   vt_destroy(&v);
 }
 
-static const struct vt_test tests[] = {
+static const struct test_def tests[] = {
     {"console", test_console},
     {"intx", test_intx},
     {"create", test_create},

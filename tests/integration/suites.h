@@ -2,10 +2,7 @@
 #ifndef TEST_SUITES_H
 #define TEST_SUITES_H
 
-struct test_def {
-  const char *name;
-  void (*fn)(void);
-};
+#include "runner.h"
 
 /* Real guests (guests_test.c). */
 extern const struct test_def guest_tests[];

@@ -495,7 +495,7 @@ static void test_malicious(void) {
 
 /* ---- runner ----------------------------------------------------------- */
 
-static const struct vt_test tests[] = {
+static const struct test_def tests[] = {
     {"create", test_create},
     {"protocol", test_protocol},
     {"rng", test_rng},

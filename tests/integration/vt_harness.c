@@ -157,78 +157,12 @@ bool vt_wait(struct vt_vm *v) {
 
 /* ---- the runner -------------------------------------------------------- */
 
-#define EXIT_SKIP 77
 #define TEST_TIMEOUT_S 120
 
-static void on_timeout(int sig) {
-  (void)sig;
-  static const char msg[] = "\na test exceeded its time limit\n";
-  ssize_t r = write(2, msg, sizeof(msg) - 1);
-  (void)r;
-  _exit(1);
-}
-
-static void test_setup(void) { alarm(TEST_TIMEOUT_S); }
-static void test_teardown(void) { alarm(0); }
-
 int vt_main(int argc, char **argv, const char *prog, const char *suite_name,
-            const struct vt_test *tests, size_t n_tests) {
-  const char *only[64];
-  size_t n_only = 0;
-  bool list = false;
-  for (int i = 1; i < argc; i++) {
-    if (!strcmp(argv[i], "--backend") && i + 1 < argc) {
-      test_backend = argv[++i];
-    } else if (!strcmp(argv[i], "--guest") && i + 2 < argc) {
-      test_guest_add(argv[i + 1], argv[i + 2]);
-      i += 2;
-    } else if (!strcmp(argv[i], "--test") && i + 1 < argc && n_only < 64) {
-      only[n_only++] = argv[++i];
-    } else if (!strcmp(argv[i], "--list")) {
-      list = true;
-    } else {
-      fprintf(stderr, "usage: %s --backend NAME --guest %s PATH "
-                      "[--test NAME]... [--list]\n", prog, vt_guest);
-      return 2;
-    }
-  }
-  if (list) {
-    for (size_t i = 0; i < n_tests; i++)
-      printf("%s\n", tests[i].name);
-    return 0;
-  }
-  int rc = vmm_backend_probe(test_backend);
-  if (rc < 0) {
-    printf("SKIP: backend %s cannot run here: %s (%s)\n", test_backend,
-           vmm_last_error()[0] ? vmm_last_error() : vmm_strerror(rc),
-           vmm_err_name(rc));
-    return EXIT_SKIP;
-  }
-  setvbuf(stdout, NULL, _IONBF, 0);
-  signal(SIGALRM, on_timeout);
-  if (CU_initialize_registry() != CUE_SUCCESS)
-    return 1;
-  CU_pSuite suite = CU_add_suite_with_setup_and_teardown(
-      suite_name, NULL, NULL, test_setup, test_teardown);
-  if (!suite)
-    return 1;
-  for (size_t i = 0; i < n_tests; i++) {
-    bool wanted = n_only == 0;
-    for (size_t k = 0; k < n_only; k++)
-      wanted |= !strcmp(only[k], tests[i].name);
-    if (wanted && !CU_add_test(suite, tests[i].name, tests[i].fn))
-      return 1;
-  }
-  printf("%s: backend %s, libvmm %s\n", prog, test_backend,
-         vmm_version_string());
-  CU_basic_set_mode(CU_BRM_VERBOSE);
-  CU_basic_run_tests();
-  unsigned failed = CU_get_number_of_tests_failed();
-  unsigned run = CU_get_number_of_tests_run();
-  CU_cleanup_registry();
-  if (run == 0) {
-    fprintf(stderr, "%s: no test matched\n", prog);
-    return 1;
-  }
-  return failed ? 1 : 0;
+            const struct test_def *tests, size_t n_tests) {
+  char guests[128];
+  snprintf(guests, sizeof(guests), "--guest %s PATH ", vt_guest);
+  const struct test_suite suite = {suite_name, tests, n_tests};
+  return test_main(argc, argv, prog, guests, &suite, 1, TEST_TIMEOUT_S);
 }

@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 #include "check.h"
+#include "runner.h"
 #include "test_vm.h"
 
 #define WAIT_MS 30000 /* for a started VM to stop by itself */
@@ -42,19 +43,13 @@ void vt_destroy(struct vt_vm *v);
 bool set_param(struct vt_vm *v, unsigned i, uint64_t value);
 bool vt_wait(struct vt_vm *v);
 
-/* One test of a program's table. */
-struct vt_test {
-  const char *name;
-  void (*fn)(void);
-};
 
 /*
- * The whole main() of a virtio test program: --backend, --guest, --test,
- * --list; exits 77 (SKIP) when the backend cannot run here; each test has
- * a time limit. `prog` names the program in messages, `suite_name` the
- * CUnit suite.
+ * The whole main() of a virtio test program (test_main() of runner.h with
+ * one suite and the program's guest). `prog` names the program in
+ * messages, `suite_name` the CUnit suite.
  */
 int vt_main(int argc, char **argv, const char *prog, const char *suite_name,
-            const struct vt_test *tests, size_t n_tests);
+            const struct test_def *tests, size_t n_tests);
 
 #endif
