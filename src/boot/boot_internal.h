@@ -106,6 +106,10 @@ typedef struct vmm__boot_req {
   size_t initrd_len;
   const char *cmdline; /* never NULL */
   uint32_t flags;
+  /* Set by the platform tables before the format runs (0: no ACPI): a
+   * format that can pass it on does (boot_params.acpi_rsdp_addr,
+   * hvm_start_info.rsdp_paddr). */
+  uint64_t acpi_rsdp;
 } vmm__boot_req_t;
 
 /* Each loads its format, writes its boot structures and sets vCPU 0's
@@ -116,5 +120,26 @@ int vmm__boot_pvh(vmm_vm_t *vm, const vmm__boot_req_t *req,
                   vmm_boot_info_t *info);
 int vmm__boot_multiboot(vmm_vm_t *vm, const vmm__boot_req_t *req,
                         vmm_boot_info_t *info);
+
+/* The memory half of vmm__boot_bzimage / vmm__boot_pvh: everything but
+ * vCPU 0's registers, so that unit tests can drive it on a VM without a
+ * backend. Fills info->entry, params, cmdline, kernel/initrd ranges and
+ * e820_entries. */
+int vmm__bzimage_prepare(vmm_vm_t *vm, const vmm__boot_req_t *req,
+                         vmm_boot_info_t *info);
+int vmm__pvh_prepare(vmm_vm_t *vm, const vmm__boot_req_t *req,
+                     vmm_boot_info_t *info);
+
+/* The PVH entry point of an ELF image (XEN_ELFNOTE_PHYS32_ENTRY, a note
+ * named "Xen" of type 18, in a PT_NOTE segment or else an SHT_NOTE
+ * section): 1 with *entry set, 0 when the image has none, a negative code
+ * (with a message) when the image or its notes are malformed. */
+int vmm__pvh_find_entry(const uint8_t *img, size_t len, uint32_t *entry);
+
+/* Writes the NUL-terminated command line at VMM__BOOT_CMDLINE; VMM_ENOSPC
+ * when it is longer than `max` bytes (without the NUL) or than the
+ * layout's area. `what` names the limit in the message. */
+int vmm__boot_write_cmdline(vmm_vm_t *vm, const char *cmdline, uint64_t max,
+                            const char *what);
 
 #endif
