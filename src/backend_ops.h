@@ -62,6 +62,8 @@ struct vmm__backend_ops {
   int (*set_cpuid)(void *bvcpu, const vmm_cpuid_entry_t *entries,
                    size_t count);
   int (*set_debug)(void *bvcpu, uint32_t flags);
+  /* vmm_mp_state_t of the vCPU; NULL when the backend cannot tell. */
+  int (*get_mp_state)(void *bvcpu, uint32_t *state);
 };
 
 /* Compiled-in backends, in "auto" preference order; NULL-terminated. */

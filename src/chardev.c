@@ -382,6 +382,7 @@ static size_t write_ready(int fd, const uint8_t *data, size_t len) {
 void vmm__chardev_write(vmm_chardev_t *chr, const uint8_t *data, size_t len) {
   if (!chr || !data || !len)
     return;
+  vmm__vm_mark(chr->vm, &chr->vm->first_output_ns); /* boot timing */
   size_t written = 0;
   pthread_mutex_lock(&chr->out_lock);
   switch (chr->kind) {

@@ -259,6 +259,7 @@ int vmm_vm_start(vmm_vm_t *vm) {
   set_state_locked(vm, VMM_VM_RUNNING, &old);
   pthread_mutex_unlock(&r->mu);
 
+  vmm__vm_mark(vm, &vm->start_ns);
   int rc = vmm__loop_start(vm);
   r->tids = calloc(n, sizeof(*r->tids));
   if (rc == 0 && !r->tids)

@@ -357,3 +357,21 @@ int vmm_vm_get_supported_cpuid(vmm_vm_t *vm, vmm_cpuid_entry_t *entries,
                       "NULL");
   return vm->ops->supported_cpuid(vm->bvm, entries, capacity, count);
 }
+
+/* ---- multiprocessor state --------------------------------------------- */
+
+int vmm_vcpu_get_mp_state(vmm_vcpu_t *vcpu, uint32_t *state) {
+  CHECK_PTR(state, "vmm_vcpu_get_mp_state");
+  if (vmm__handle_valid(vcpu, VMM__H_VCPU) && !vcpu->vm->ops->get_mp_state)
+    return vmm__error(VMM_ENOTSUP, "vmm_vcpu_get_mp_state: backend %s "
+                      "does not report it", vcpu->vm->ops->name);
+  VCPU_STATE_CALL("vmm_vcpu_get_mp_state",
+                  vcpu->vm->ops->get_mp_state(vcpu->bvcpu, state));
+}
+
+const char *vmm_mp_state_name(uint32_t state) {
+  static const char *const names[] = {"runnable", "uninitialized",
+                                      "init-received", "halted",
+                                      "sipi-received", "other"};
+  return state < sizeof(names) / sizeof(names[0]) ? names[state] : "?";
+}

@@ -49,6 +49,10 @@ struct vmm_vm {
   struct vmm__run *run;
   /* PCI bus 0 (src/hw/pci.c); NULL until a PCI device is added. */
   struct vmm__pci_bus *pci;
+  /* Boot timing (vmm_vm_get_timings): CLOCK_MONOTONIC ns at creation,
+   * later events relative to it, 0 until they happen (vmm__vm_mark). */
+  uint64_t created_ns;
+  _Atomic uint64_t start_ns, first_output_ns, boot_done_ns;
 };
 
 /* The handler range a vCPU used last in one address space; valid while
@@ -102,6 +106,13 @@ bool vmm__handle_valid(const void *p, enum vmm__handle_type type);
 /* Frees an object of the VM (the VM lock is held or the VM is dying). */
 void vmm__region_free(vmm_mem_region_t *region);
 void vmm__vcpu_free(vmm_vcpu_t *vcpu);
+
+/* CLOCK_MONOTONIC in nanoseconds. */
+uint64_t vmm__now_ns(void);
+/* Records "now" (relative to creation, at least 1) in a timing slot of
+ * the VM unless it holds a time already; returns the time recorded by
+ * this call, 0 when the slot was set before. Any thread. */
+uint64_t vmm__vm_mark(vmm_vm_t *vm, _Atomic uint64_t *slot);
 
 /* Hypercall dispatch for an OUT to the hypercall port (vcpu.c → io.c). */
 int vmm__hypercall_dispatch(vmm_vcpu_t *vcpu, vmm_exit_t *exit, bool *handled);

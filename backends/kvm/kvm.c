@@ -359,4 +359,5 @@ const struct vmm__backend_ops vmm__kvm_ops = {
     .get_cpuid = vmm__kvm_get_cpuid,
     .set_cpuid = vmm__kvm_set_cpuid,
     .set_debug = vmm__kvm_set_debug,
+    .get_mp_state = vmm__kvm_get_mp_state,
 };

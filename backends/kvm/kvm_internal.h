@@ -60,5 +60,6 @@ int vmm__kvm_get_cpuid(void *bvcpu, vmm_cpuid_entry_t *entries,
 int vmm__kvm_set_cpuid(void *bvcpu, const vmm_cpuid_entry_t *entries,
                        size_t count);
 int vmm__kvm_set_debug(void *bvcpu, uint32_t flags);
+int vmm__kvm_get_mp_state(void *bvcpu, uint32_t *state);
 
 #endif

@@ -496,3 +496,33 @@ int vmm__kvm_set_debug(void *bvcpu, uint32_t flags) {
     return ioctl_error(v, "KVM_SET_GUEST_DEBUG");
   return 0;
 }
+
+/* ---- multiprocessor state --------------------------------------------- */
+
+int vmm__kvm_get_mp_state(void *bvcpu, uint32_t *state) {
+  struct kvm_vcpu *v = bvcpu;
+  struct kvm_mp_state mp;
+  if (ioctl(v->fd, KVM_GET_MP_STATE, &mp) < 0)
+    return ioctl_error(v, "KVM_GET_MP_STATE");
+  switch (mp.mp_state) {
+  case KVM_MP_STATE_RUNNABLE:
+    *state = VMM_MP_RUNNABLE;
+    break;
+  case KVM_MP_STATE_UNINITIALIZED:
+    *state = VMM_MP_UNINITIALIZED;
+    break;
+  case KVM_MP_STATE_INIT_RECEIVED:
+    *state = VMM_MP_INIT_RECEIVED;
+    break;
+  case KVM_MP_STATE_HALTED:
+    *state = VMM_MP_HALTED;
+    break;
+  case KVM_MP_STATE_SIPI_RECEIVED:
+    *state = VMM_MP_SIPI_RECEIVED;
+    break;
+  default:
+    *state = VMM_MP_OTHER;
+    break;
+  }
+  return 0;
+}

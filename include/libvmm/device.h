@@ -74,6 +74,22 @@ VMM_EXPORT int vmm_i8042_create(vmm_vm_t *vm, vmm_device_t **out);
  * with the 128 bytes of CMOS memory. */
 VMM_EXPORT int vmm_rtc_create(vmm_vm_t *vm, vmm_device_t **out);
 
+/*
+ * Boot-time port: the guest writes VMM_BOOT_TIMER_MAGIC (one byte) to
+ * `port` (0: VMM_BOOT_TIMER_PORT) when it has booted, e.g. from a busybox
+ * /init: `printf '\173' | dd of=/dev/port bs=1 seek=245 count=1`. The
+ * first such write is timestamped (vmm_vm_get_timings(), boot_done_ns)
+ * and `fn` (may be NULL) is called once with that time, on the vCPU
+ * thread. Other values and later writes are ignored; reads see 0.
+ */
+#define VMM_BOOT_TIMER_PORT 0xf5
+#define VMM_BOOT_TIMER_MAGIC 123
+typedef void (*vmm_boot_timer_fn)(vmm_vm_t *vm, uint64_t boot_done_ns,
+                                  void *opaque);
+VMM_EXPORT int vmm_boot_timer_create(vmm_vm_t *vm, uint16_t port,
+                                     vmm_boot_timer_fn fn, void *opaque,
+                                     vmm_device_t **out);
+
 #ifdef __cplusplus
 }
 #endif

@@ -129,6 +129,25 @@ VMM_EXPORT int vmm_vm_get_supported_cpuid(vmm_vm_t *vm,
                                           vmm_cpuid_entry_t *entries,
                                           size_t capacity, size_t *count);
 
+/*
+ * Multiprocessor state of a vCPU, as the backend's local APIC keeps it
+ * (VMM_VM_F_IRQCHIP). vCPU 0 is the bootstrap processor and starts
+ * RUNNABLE; the others start UNINITIALIZED and wait inside the run call
+ * until the guest sends them INIT and a startup IPI (SIPI).
+ */
+typedef enum vmm_mp_state {
+  VMM_MP_RUNNABLE = 0,
+  VMM_MP_UNINITIALIZED = 1, /* an AP waiting for INIT */
+  VMM_MP_INIT_RECEIVED = 2, /* an AP waiting for its SIPI */
+  VMM_MP_HALTED = 3,        /* HLT, waiting for an interrupt */
+  VMM_MP_SIPI_RECEIVED = 4,
+  VMM_MP_OTHER = 5          /* a state the API does not name */
+} vmm_mp_state_t;
+/* VMM_ENOTSUP when the backend cannot tell; VMM_EBUSY while running. */
+VMM_EXPORT int vmm_vcpu_get_mp_state(vmm_vcpu_t *vcpu, uint32_t *state);
+/* "runnable", "uninitialized", ... ("?" for an unknown value). */
+VMM_EXPORT const char *vmm_mp_state_name(uint32_t state);
+
 /* Guest debugging: VMM_DEBUG_* flags; 0 turns it off. */
 #define VMM_DEBUG_SINGLESTEP (1u << 0) /* VMM_EXIT_DEBUG after each insn */
 #define VMM_DEBUG_SW_BREAKPOINTS (1u << 1) /* INT3 exits as VMM_EXIT_DEBUG */

@@ -124,6 +124,24 @@ VMM_EXPORT int vmm_vm_wait(vmm_vm_t *vm, int timeout_ms,
                            vmm_vm_stop_info_t *info);
 VMM_EXPORT vmm_vm_state_t vmm_vm_state(const vmm_vm_t *vm);
 
+/*
+ * Boot timing. Times are CLOCK_MONOTONIC nanoseconds; every event after
+ * creation is relative to `created_ns` and 0 while it has not happened.
+ * `size` = sizeof(vmm_vm_timings_t), set by the caller (a shorter struct
+ * from an older caller is filled as far as it goes).
+ */
+typedef struct vmm_vm_timings {
+  size_t size;
+  uint64_t created_ns;      /* entry of vmm_vm_create() (absolute) */
+  uint64_t start_ns;        /* vmm_vm_start() began starting the threads */
+  uint64_t first_output_ns; /* a device first wrote guest output to a
+                               character back-end (UART, virtio-console) */
+  uint64_t boot_done_ns;    /* the guest first wrote the magic value to a
+                               boot-time port (vmm_boot_timer_create) */
+} vmm_vm_timings_t;
+
+VMM_EXPORT int vmm_vm_get_timings(const vmm_vm_t *vm, vmm_vm_timings_t *t);
+
 /* Name of the backend the VM runs on ("kvm"). */
 VMM_EXPORT const char *vmm_vm_backend(const vmm_vm_t *vm);
 /* Capability bits (VMM_CAP_*) of this VM's backend. */

@@ -216,6 +216,19 @@ static const struct frozen table[] = {
   F(VMM_EBACKEND, -4002),
   F(VMM_ESTATE, -4003),
   F(VMM_EVERSION, -4004),
+  F(sizeof(vmm_vm_timings_t), 40),
+  F(offsetof(vmm_vm_timings_t, created_ns), 8),
+  F(offsetof(vmm_vm_timings_t, start_ns), 16),
+  F(offsetof(vmm_vm_timings_t, first_output_ns), 24),
+  F(offsetof(vmm_vm_timings_t, boot_done_ns), 32),
+  F(VMM_BOOT_TIMER_PORT, 0xf5),
+  F(VMM_BOOT_TIMER_MAGIC, 123),
+  F(VMM_MP_RUNNABLE, 0),
+  F(VMM_MP_UNINITIALIZED, 1),
+  F(VMM_MP_INIT_RECEIVED, 2),
+  F(VMM_MP_HALTED, 3),
+  F(VMM_MP_SIPI_RECEIVED, 4),
+  F(VMM_MP_OTHER, 5),
 };
 
 int main(void) {
