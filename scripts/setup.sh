@@ -13,6 +13,9 @@ packages=(
   python3                        # meson, the ABI test scripts
   libuv1-dev libcjson-dev        # event loop, JSON configuration
   libcunit1-dev                  # unit tests
+  # the linux suite (tests/linux): the stock kernel, its initramfs and disk,
+  # the nested machine and the QEMU side of bench/linux_boot
+  qemu-system-x86 busybox-static cpio e2fsprogs xz-utils kmod
 )
 
 # --list: print the package names (CI installs them itself).
