@@ -58,6 +58,9 @@
 /* Requests handed to the thread pool and not yet completed, per device:
  * beyond it, chains wait in the ring until one completes. */
 #define MAX_INFLIGHT 64u
+/* Reads up to this size are first tried on the loop thread with
+ * RWF_NOWAIT (see read_nowait). */
+#define NOWAIT_MAX (1u << 20)
 
 struct blk_req;
 
@@ -73,6 +76,7 @@ struct virtio_blk {
   uint64_t generation;
   /* Loop thread only. */
   unsigned inflight;
+  bool no_nowait; /* the file refused RWF_NOWAIT once: always the pool */
   bool stalled[VMM__VIRTIO_MAX_QUEUES];
   struct blk_req *free_reqs;
 };
@@ -229,6 +233,29 @@ static void blk_work(void *opaque) {
     rc = -EINVAL;
   }
   r->status = rc == 0 ? VIRTIO_BLK_S_OK : VIRTIO_BLK_S_IOERR;
+}
+
+/*
+ * Locked, loop thread: a read served from the page cache without leaving
+ * the loop. preadv2(RWF_NOWAIT) copies what is cached and fails with
+ * EAGAIN (or returns short) instead of waiting for the disk, so the loop
+ * never blocks on I/O; everything else still goes to the thread pool.
+ * For cached data the pool's two thread hand-offs per request (wake a
+ * worker, wake the loop again to complete) cost more than the copy
+ * itself (docs/benchmarks.md, virtio_blk). True when the read is done.
+ */
+static bool read_nowait(struct virtio_blk *b, struct blk_req *r) {
+  if (b->no_nowait || r->type != VIRTIO_BLK_T_IN || r->data_len > NOWAIT_MAX ||
+      r->nseg > IOV_MAX || !resolve(r, true))
+    return false;
+  ssize_t n;
+  do
+    n = preadv2(b->fd, r->iov, (int)r->nseg, (off_t)r->offset, RWF_NOWAIT);
+  while (n < 0 && errno == EINTR);
+  if (n < 0 && (errno == EOPNOTSUPP || errno == EINVAL || errno == ENOSYS))
+    b->no_nowait = true;
+  /* Short (part not cached) or failed: the pool reads it all again. */
+  return n >= 0 && (uint64_t)n == r->data_len;
 }
 
 /* ---- completion on the loop ------------------------------------------- */
@@ -457,6 +484,8 @@ static void blk_queue_notify(struct vmm__virtio_dev *v, uint16_t qi) {
       r->queue = qi;
       r->generation = b->generation;
       int status = req_prepare(b, r);
+      if (status < 0 && read_nowait(b, r))
+        status = VIRTIO_BLK_S_OK;
       if (status < 0 &&
           vmm__loop_work(v->base.vm, blk_work, blk_done, r) == 0) {
         b->inflight++;
