@@ -90,6 +90,43 @@ VMM_EXPORT int vmm_boot_timer_create(vmm_vm_t *vm, uint16_t port,
                                      vmm_boot_timer_fn fn, void *opaque,
                                      vmm_device_t **out);
 
+/*
+ * QEMU's firmware configuration device (fw_cfg), legacy I/O interface:
+ * a 16-bit selector written at `port` (default 0x510) and the selected
+ * item read byte by byte at port + 1, so firmware and test kernels written
+ * for QEMU find their configuration unchanged. Items: the signature
+ * "QEMU" (0x00), the feature word (0x01: traditional interface only, no
+ * DMA), the RAM size (0x03, bytes of RAM regions), the number of vCPUs
+ * (0x05, counted when the guest selects the item), the command line
+ * (0x14 size with the NUL, 0x15 data), the kernel and initrd (0x08/0x11,
+ * 0x0b/0x12) when given, and a file directory (0x19) of the files added
+ * with vmm_fw_cfg_add_file() at selectors 0x20 and up. Unknown items and
+ * reads past an item's end read 0; data writes are ignored. The data
+ * given here is copied.
+ */
+typedef struct vmm_fw_cfg_config {
+  size_t size;          /* sizeof(vmm_fw_cfg_config_t) */
+  uint16_t port;        /* selector port; 0: 0x510 */
+  uint16_t reserved16;
+  uint32_t reserved32;
+  const char *cmdline;  /* NULL: items 0x14/0x15 are empty */
+  const void *kernel;   /* NULL: no kernel items */
+  size_t kernel_len;
+  const void *initrd;   /* NULL: no initrd items */
+  size_t initrd_len;
+} vmm_fw_cfg_config_t;
+#define VMM_FW_CFG_CONFIG_INIT                                                \
+  {sizeof(vmm_fw_cfg_config_t), 0x510, 0, 0, NULL, NULL, 0, NULL, 0}
+/* `config` NULL means VMM_FW_CFG_CONFIG_INIT. */
+VMM_EXPORT int vmm_fw_cfg_create(vmm_vm_t *vm,
+                                 const vmm_fw_cfg_config_t *config,
+                                 vmm_device_t **out);
+/* Adds a file item (the data is copied) before vmm_vm_start(): `name` is
+ * 1..55 bytes ("opt/..." for users, as QEMU asks), unique (VMM_EEXIST),
+ * `len` below 4 GiB. */
+VMM_EXPORT int vmm_fw_cfg_add_file(vmm_device_t *dev, const char *name,
+                                   const void *data, size_t len);
+
 #ifdef __cplusplus
 }
 #endif
