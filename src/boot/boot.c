@@ -8,30 +8,12 @@
 #include "boot_internal.h"
 #include "error.h"
 #include "loader.h"
+#include "multiboot.h"
 #include "vm_internal.h"
 
 #define ULL(x) ((unsigned long long)(x))
 
 /* ---- format detection ------------------------------------------------- */
-
-static uint32_t rd32(const uint8_t *p) {
-  return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
-         (uint32_t)p[3] << 24;
-}
-
-/* A multiboot v1 header: magic 0x1BADB002 on a 4-byte boundary within the
- * first 8 KiB, with magic + flags + checksum == 0 (mod 2^32). */
-static bool has_multiboot_header(const uint8_t *img, size_t len) {
-  size_t end = len < 8192 ? len : 8192;
-  for (size_t off = 0; off + 12 <= end; off += 4) {
-    if (rd32(img + off) != 0x1badb002u)
-      continue;
-    if ((uint32_t)(rd32(img + off) + rd32(img + off + 4) +
-                   rd32(img + off + 8)) == 0)
-      return true;
-  }
-  return false;
-}
 
 static bool is_bzimage(const uint8_t *img, size_t len) {
   return len >= 0x206 && img[0x1fe] == 0x55 && img[0x1ff] == 0xaa &&
@@ -52,14 +34,14 @@ int vmm_kernel_detect(const void *image, size_t len) {
      * means "not PVH". */
     if (vmm__pvh_find_entry(img, len, &entry) == 1)
       return VMM_KERNEL_PVH;
-    if (has_multiboot_header(img, len))
+    if (vmm__multiboot_detect(img, len))
       return VMM_KERNEL_MULTIBOOT;
     return VMM_KERNEL_ELF;
   }
   if (is_bzimage(img, len))
     return VMM_KERNEL_BZIMAGE;
   /* Multiboot's a.out kludge: a header with load addresses, any file. */
-  if (has_multiboot_header(img, len))
+  if (vmm__multiboot_detect(img, len))
     return VMM_KERNEL_MULTIBOOT;
   return VMM_KERNEL_UNKNOWN;
 }
@@ -332,8 +314,7 @@ int vmm_boot(vmm_vm_t *vm, const vmm_boot_config_t *config,
     rc = boot_elf(vm, vcpu0, &req, &out);
     break;
   case VMM_KERNEL_MULTIBOOT:
-    rc = vmm__error(VMM_ENOTSUP, "multiboot kernels are not supported yet "
-                    "by vmm_boot()");
+    rc = vmm__boot_multiboot(vm, &req, &out);
     break;
   }
   if (rc)
