@@ -16,6 +16,7 @@ packages=(
   # the linux suite (tests/linux): the stock kernel, its initramfs and disk,
   # the nested machine and the QEMU side of bench/linux_boot
   qemu-system-x86 busybox-static cpio e2fsprogs xz-utils kmod
+  acpica-tools                   # iasl: the ACPI table test disassembles what libvmm writes
 )
 
 # --list: print the package names (CI installs them itself).

@@ -104,8 +104,9 @@ void vmm__ioeventfd_close(vmm_vm_t *vm, int fd) {
 
 int vmm__gsi_alloc(vmm_vm_t *vm, uint32_t *gsi) {
   /* ISA IRQs that PC devices and firmware own are skipped: 0 PIT,
-   * 1 keyboard, 2 cascade, 3/4 serial, 8 RTC, 12 mouse, 14/15 IDE. */
-  static const uint8_t free_gsis[] = {5, 6, 7, 9, 10, 11, 16, 17,
+   * 1 keyboard, 2 cascade, 3/4 serial, 8 RTC, 9 the ACPI SCI
+   * (src/hw/acpi_pm.h), 12 mouse, 14/15 IDE. */
+  static const uint8_t free_gsis[] = {5, 6, 7, 10, 11, 16, 17,
                                       18, 19, 20, 21, 22, 23};
   pthread_rwlock_wrlock(&vm->lock);
   uint32_t i = vm->next_gsi;

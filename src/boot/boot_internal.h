@@ -83,10 +83,14 @@ typedef struct vmm__platform {
     uint64_t base, size;
     uint32_t gsi;
   } mmio[VMM__PLATFORM_MAX_MMIO];
+  /* Emulated devices the FADT mentions (8042 reset register, RTC). */
+  bool i8042, rtc;
 } vmm__platform_t;
 
 /* Fills `p` from the VM's vCPUs and devices. */
 int vmm__platform_describe(vmm_vm_t *vm, vmm__platform_t *p);
+/* The IOAPIC's id in both tables: the first APIC id no vCPU has. */
+uint32_t vmm__platform_ioapic_id(const vmm__platform_t *p);
 
 /* Writes ACPI tables in the BIOS area; *rsdp receives the RSDP address. */
 int vmm__acpi_write(vmm_vm_t *vm, const vmm__platform_t *p, uint64_t *rsdp);

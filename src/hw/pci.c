@@ -297,6 +297,26 @@ void vmm__pci_remove(vmm_vm_t *vm, struct vmm__pci_fn *fn) {
   pthread_mutex_unlock(&bus->lock);
 }
 
+int vmm__pci_list(vmm_vm_t *vm, struct vmm__pci_intx *out, int cap) {
+  struct vmm__pci_bus *bus = vm->pci;
+  if (!bus)
+    return 0;
+  int n = 0;
+  pthread_mutex_lock(&bus->lock);
+  for (int i = 1; i < SLOTS; i++) {
+    const struct vmm__pci_fn *fn = bus->fns[i];
+    if (!fn)
+      continue;
+    if (n < cap)
+      out[n] = (struct vmm__pci_intx){.devfn = fn->devfn,
+                                      .pin = fn->cfg[VMM__PCI_INT_PIN],
+                                      .gsi = fn->cfg[VMM__PCI_INT_LINE]};
+    n++;
+  }
+  pthread_mutex_unlock(&bus->lock);
+  return n;
+}
+
 uint8_t vmm__pci_cap_add(struct vmm__pci_fn *fn, uint8_t id, uint8_t len) {
   /* Capabilities sit one after the other from 0x40, dword aligned, in
    * the order they were added. */

@@ -71,6 +71,17 @@ int vmm__pci_add(vmm_vm_t *vm, struct vmm__pci_fn *fn, uint32_t slot);
 /* Takes `fn` off the bus (a failed device creation). */
 void vmm__pci_remove(vmm_vm_t *vm, struct vmm__pci_fn *fn);
 
+/* The functions on bus 0 other than the host bridge, in slot order: up
+ * to `cap` of them with their devfn, interrupt pin (cfg INT_PIN, 0: none)
+ * and the GSI their owner put in the interrupt-line register (the line
+ * the function raises; platform tables route the pin to it). Returns how
+ * many there are (0 without a bus), which may exceed `cap`. */
+struct vmm__pci_intx {
+  uint8_t devfn, pin;
+  uint32_t gsi;
+};
+int vmm__pci_list(vmm_vm_t *vm, struct vmm__pci_intx *out, int cap);
+
 /* Builders for the owner, before vmm__pci_add(): appends a capability of
  * `len` bytes (id first) to the list; returns its offset, or 0 if full. */
 uint8_t vmm__pci_cap_add(struct vmm__pci_fn *fn, uint8_t id, uint8_t len);

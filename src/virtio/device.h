@@ -168,6 +168,10 @@ struct vmm__virtio_queue *vmm__virtio_selected(struct vmm__virtio_dev *v);
 /* virtio-mmio (mmio.c). */
 int vmm__virtio_mmio_init(struct vmm__virtio_dev *v,
                           const vmm_virtio_config_t *config);
+/* The window and line of a virtio-mmio device (platform tables); false
+ * for any other device. */
+bool vmm__virtio_mmio_window(const vmm_device_t *dev, uint64_t *base,
+                             uint64_t *size, uint32_t *gsi);
 /* virtio-pci (pci.c). */
 int vmm__virtio_pci_init(struct vmm__virtio_dev *v,
                          const vmm_virtio_config_t *config);

@@ -327,6 +327,17 @@ static const struct vmm__virtio_dev *as_virtio(const vmm_device_t *dev) {
   return (const struct vmm__virtio_dev *)dev;
 }
 
+bool vmm__virtio_mmio_window(const vmm_device_t *dev, uint64_t *base,
+                             uint64_t *size, uint32_t *gsi) {
+  const struct vmm__virtio_dev *v = as_virtio(dev);
+  if (!v || v->transport != &mmio_transport)
+    return false;
+  *base = v->mmio.base;
+  *size = MMIO_WINDOW;
+  *gsi = v->mmio.gsi;
+  return true;
+}
+
 uint64_t vmm_virtio_mmio_base(const vmm_device_t *dev) {
   const struct vmm__virtio_dev *v = as_virtio(dev);
   return v && v->transport == &mmio_transport ? v->mmio.base : 0;

@@ -1,0 +1,85 @@
+/* src/boot/platform.c — the machine as the platform tables describe it,
+ * collected from the VM's vCPUs and devices. */
+#include <string.h>
+
+#include "boot/boot_internal.h"
+#include "device_internal.h"
+#include "error.h"
+#include "hw/pci.h"
+#include "virtio/device.h"
+#include "vm_internal.h"
+
+/* Unique among APIC ids as the MP table wants (ACPI does not care, and
+ * one value serves both tables). */
+uint32_t vmm__platform_ioapic_id(const vmm__platform_t *p) {
+  for (uint32_t id = 0; id < 0xff; id++) {
+    bool used = false;
+    for (uint32_t i = 0; i < p->ncpus && !used; i++)
+      used = p->apic_ids[i] == id;
+    if (!used)
+      return id;
+  }
+  return 0;
+}
+
+int vmm__platform_describe(vmm_vm_t *vm, vmm__platform_t *p) {
+  if (!vmm__handle_valid(vm, VMM__H_VM) || !p)
+    return vmm__error(VMM_EINVAL, "platform: bad arguments");
+  memset(p, 0, sizeof(*p));
+  p->irqchip = (vm->flags & VMM_VM_F_IRQCHIP) != 0;
+
+  struct vmm__pci_intx fns[VMM__PLATFORM_MAX_PCI];
+  int nfn = vmm__pci_list(vm, fns, VMM__PLATFORM_MAX_PCI);
+  if (nfn > VMM__PLATFORM_MAX_PCI)
+    return vmm__error(VMM_ENOSPC, "platform: %d PCI functions, at most %d "
+                      "described", nfn, VMM__PLATFORM_MAX_PCI);
+
+  pthread_rwlock_rdlock(&vm->lock);
+  /* APIC id = vCPU id, as the backend creates them. */
+  for (uint32_t id = 0; id < vm->max_vcpus; id++)
+    if (vm->vcpus[id])
+      p->apic_ids[p->ncpus++] = id;
+  p->pci = vm->pci != NULL;
+  int rc = 0;
+  for (vmm_device_t *d = vm->devices; d && rc == 0; d = d->next) {
+    uint64_t base, size;
+    uint32_t gsi;
+    if (vmm__virtio_mmio_window(d, &base, &size, &gsi)) {
+      if (p->nmmio == VMM__PLATFORM_MAX_MMIO) {
+        rc = vmm__error(VMM_ENOSPC, "platform: more than %d virtio-mmio "
+                        "devices", VMM__PLATFORM_MAX_MMIO);
+        break;
+      }
+      p->mmio[p->nmmio].base = base;
+      p->mmio[p->nmmio].size = size;
+      p->mmio[p->nmmio].gsi = gsi;
+      p->nmmio++;
+    } else if (strcmp(d->ops->type, "i8042") == 0) {
+      p->i8042 = true;
+    } else if (strcmp(d->ops->type, "rtc") == 0) {
+      p->rtc = true;
+    }
+  }
+  pthread_rwlock_unlock(&vm->lock);
+  if (rc < 0)
+    return rc;
+  if (p->ncpus == 0)
+    return vmm__error(VMM_EINVAL, "platform: the VM has no vCPU");
+  /* The device list is newest first: describe devices in creation order
+   * (names and command-line entries follow it). */
+  for (uint32_t i = 0; i < p->nmmio / 2; i++) {
+    uint32_t j = p->nmmio - 1 - i;
+    __typeof__(p->mmio[0]) t = p->mmio[i];
+    p->mmio[i] = p->mmio[j];
+    p->mmio[j] = t;
+  }
+  for (int i = 0; i < nfn; i++) {
+    if (!fns[i].pin)
+      continue;
+    p->pci_irq[p->npci].devfn = fns[i].devfn;
+    p->pci_irq[p->npci].pin = fns[i].pin;
+    p->pci_irq[p->npci].gsi = fns[i].gsi;
+    p->npci++;
+  }
+  return 0;
+}
