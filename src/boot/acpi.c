@@ -196,7 +196,7 @@ static int dsdt_build(const vmm__platform_t *p, uint8_t **out, size_t *len) {
   vmm__aml_scope(&a, "\\_SB");
   if (p->pci)
     dsdt_pci(&a, p);
-  if (p->irqchip)
+  if (p->irqchip && !p->mmio_cmdline)
     dsdt_mmio(&a, p);
   vmm__aml_close(&a);
   int rc = vmm__aml_finish(&a);

@@ -295,13 +295,14 @@ int vmm_boot(vmm_vm_t *vm, const vmm_boot_config_t *config,
     format = (uint32_t)f;
   }
 
-  /* ---- platform tables -------------------------------------------------
-   * The `tables` work goes here: vmm__platform_describe(), then
-   * vmm__acpi_write() (unless VMM_BOOT_F_NO_ACPI) setting req.acpi_rsdp
-   * and out.acpi_rsdp, vmm__mptable_write() (unless VMM_BOOT_F_NO_MPTABLE)
-   * setting out.mptable, and for VMM_BOOT_F_VIRTIO_MMIO_CMDLINE the
-   * virtio_mmio.device= entries appended to `cmdline` (re-point
-   * req.cmdline). The formats below read req.acpi_rsdp. */
+  /* ---- platform tables: before the formats, which pass the RSDP on
+   * and write the (possibly extended) command line. */
+  rc = vmm__platform_setup(vm, config->flags, &cmdline, &req.acpi_rsdp,
+                           &out.mptable);
+  if (rc)
+    goto out;
+  req.cmdline = cmdline;
+  out.acpi_rsdp = req.acpi_rsdp;
 
   switch (format) {
   case VMM_KERNEL_BZIMAGE:

@@ -85,12 +85,26 @@ typedef struct vmm__platform {
   } mmio[VMM__PLATFORM_MAX_MMIO];
   /* Emulated devices the FADT mentions (8042 reset register, RTC). */
   bool i8042, rtc;
+  /* The virtio-mmio devices are on the kernel command line: the DSDT
+   * leaves them out (a kernel would otherwise find each twice). */
+  bool mmio_cmdline;
 } vmm__platform_t;
 
 /* Fills `p` from the VM's vCPUs and devices. */
 int vmm__platform_describe(vmm_vm_t *vm, vmm__platform_t *p);
 /* The IOAPIC's id in both tables: the first APIC id no vCPU has. */
 uint32_t vmm__platform_ioapic_id(const vmm__platform_t *p);
+
+/*
+ * vmm_boot()'s platform step: describes the machine and, as `flags`
+ * (VMM_BOOT_F_*) ask, writes the ACPI tables (creating the ACPI PM device
+ * they point at, once per VM), the MP table, and appends
+ * "virtio_mmio.device=4K@BASE:GSI" per virtio-mmio device to *cmdline
+ * (malloc'd; replaced by a longer copy). *rsdp and *mptable receive the
+ * tables' addresses (0: not written).
+ */
+int vmm__platform_setup(vmm_vm_t *vm, uint32_t flags, char **cmdline,
+                        uint64_t *rsdp, uint64_t *mptable);
 
 /* Writes ACPI tables in the BIOS area; *rsdp receives the RSDP address. */
 int vmm__acpi_write(vmm_vm_t *vm, const vmm__platform_t *p, uint64_t *rsdp);

@@ -1,10 +1,13 @@
 /* src/boot/platform.c — the machine as the platform tables describe it,
  * collected from the VM's vCPUs and devices. */
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "boot/boot_internal.h"
 #include "device_internal.h"
 #include "error.h"
+#include "hw/acpi_pm.h"
 #include "hw/pci.h"
 #include "virtio/device.h"
 #include "vm_internal.h"
@@ -81,5 +84,59 @@ int vmm__platform_describe(vmm_vm_t *vm, vmm__platform_t *p) {
     p->pci_irq[p->npci].gsi = fns[i].gsi;
     p->npci++;
   }
+  return 0;
+}
+
+/* The VM has an ACPI PM device already (vmm_boot() called again). */
+static bool have_pm(vmm_vm_t *vm) {
+  bool found = false;
+  pthread_rwlock_rdlock(&vm->lock);
+  for (vmm_device_t *d = vm->devices; d && !found; d = d->next)
+    found = strcmp(d->ops->type, "acpi-pm") == 0;
+  pthread_rwlock_unlock(&vm->lock);
+  return found;
+}
+
+static int cmdline_append(char **cmdline, const vmm__platform_t *p) {
+  size_t len = strlen(*cmdline), cap = len + 1 + 64 * (size_t)p->nmmio;
+  char *s = malloc(cap);
+  if (!s)
+    return vmm__error(VMM_ENOMEM, "out of memory for the command line");
+  memcpy(s, *cmdline, len + 1);
+  for (uint32_t i = 0; i < p->nmmio; i++) {
+    /* Linux reads the size with memparse(): "4K". */
+    len += (size_t)snprintf(s + len, cap - len,
+                            "%svirtio_mmio.device=%lluK@0x%llx:%u",
+                            len ? " " : "",
+                            (unsigned long long)(p->mmio[i].size >> 10),
+                            (unsigned long long)p->mmio[i].base,
+                            p->mmio[i].gsi);
+  }
+  free(*cmdline);
+  *cmdline = s;
+  return 0;
+}
+
+int vmm__platform_setup(vmm_vm_t *vm, uint32_t flags, char **cmdline,
+                        uint64_t *rsdp, uint64_t *mptable) {
+  *rsdp = *mptable = 0;
+  vmm__platform_t p;
+  int rc = vmm__platform_describe(vm, &p);
+  if (rc < 0)
+    return rc;
+  p.mmio_cmdline = (flags & VMM_BOOT_F_VIRTIO_MMIO_CMDLINE) != 0;
+  if (!(flags & VMM_BOOT_F_NO_ACPI)) {
+    /* The tables point at the PM registers: the device comes with them,
+     * so a guest can always power off the way the tables say. */
+    if (!have_pm(vm) && (rc = vmm__acpi_pm_create(vm, NULL)) < 0)
+      return vmm__error_prefix(rc, "the ACPI PM device");
+    if ((rc = vmm__acpi_write(vm, &p, rsdp)) < 0)
+      return rc;
+  }
+  if (!(flags & VMM_BOOT_F_NO_MPTABLE) &&
+      (rc = vmm__mptable_write(vm, &p, mptable)) < 0)
+    return rc;
+  if (p.mmio_cmdline && p.nmmio)
+    return cmdline_append(cmdline, &p);
   return 0;
 }
