@@ -4,6 +4,9 @@
 
 #include <libvmm/libvmm.h>
 
+/* msi_route_set: allocate a new GSI. */
+#define VMM__GSI_NEW UINT32_MAX
+
 /*
  * A backend is one const table of these. The core never includes a
  * hypervisor header; a backend never touches core structs beyond the
@@ -36,6 +39,12 @@ struct vmm__backend_ops {
   int (*irqfd)(void *bvm, int fd, uint32_t gsi, int assign);
   int (*ioeventfd)(void *bvm, int fd, vmm_io_space_t space, uint64_t addr,
                    uint32_t len, int match, uint64_t value, int assign);
+  /* An MSI route: a GSI (for irqfd) that delivers the message (address,
+   * data). *gsi == VMM__GSI_NEW allocates one and returns it; another
+   * value updates that route. msi_route_del releases it. */
+  int (*msi_route_set)(void *bvm, uint32_t *gsi, uint64_t address,
+                       uint32_t data);
+  void (*msi_route_del)(void *bvm, uint32_t gsi);
 
   int (*vcpu_create)(void *bvm, uint32_t id, void **bvcpu);
   void (*vcpu_destroy)(void *bvcpu);

@@ -75,6 +75,23 @@ void vmm__irqfd_close(vmm_vm_t *vm, int fd) {
   close(fd);
 }
 
+int vmm__msi_route_set(vmm_vm_t *vm, uint32_t *gsi, uint64_t address,
+                       uint32_t data) {
+  if (!(vm->flags & VMM_VM_F_IRQCHIP) || !vm->ops->msi_route_set ||
+      !vm->ops->irqfd)
+    return vmm__error(VMM_ENOTSUP, "backend %s has no MSI routes for "
+                      "irqfds here", vm->ops->name);
+  if ((address >> 20) != 0xfee)
+    return vmm__error(VMM_EINVAL, "MSI address 0x%llx is not in the MSI "
+                      "window 0xfee00000", (unsigned long long)address);
+  return vm->ops->msi_route_set(vm->bvm, gsi, address, data);
+}
+
+void vmm__msi_route_del(vmm_vm_t *vm, uint32_t gsi) {
+  if (gsi != VMM__GSI_NEW && vm->ops->msi_route_del)
+    vm->ops->msi_route_del(vm->bvm, gsi);
+}
+
 int vmm__ioeventfd_open(vmm_vm_t *vm, vmm_io_space_t space, uint64_t addr,
                         uint32_t len, bool match, uint64_t value, int *fd) {
   if (!vm->ops->ioeventfd || !(vm->caps & VMM_CAP_IOEVENTFD))

@@ -16,6 +16,17 @@ int vmm__irqfd_open(vmm_vm_t *vm, uint32_t gsi, int *fd);
 void vmm__irqfd_close(vmm_vm_t *vm, int fd);
 
 /*
+ * A GSI that delivers the MSI (address, data) when raised, for an irqfd
+ * (KVM: an MSI entry in the GSI routing table). *gsi == VMM__GSI_NEW
+ * (backend_ops.h) allocates one; another value reprograms that route.
+ * VMM_ENOTSUP where the backend has no routing (or the VM no irqchip):
+ * the caller sends its messages with vmm_msi_send() instead.
+ */
+int vmm__msi_route_set(vmm_vm_t *vm, uint32_t *gsi, uint64_t address,
+                       uint32_t data);
+void vmm__msi_route_del(vmm_vm_t *vm, uint32_t gsi);
+
+/*
  * An eventfd signalled when the guest writes to [addr, addr + len) in
  * `space` (with `match`, only when the value written equals `value`), so
  * a doorbell reaches the loop without stopping in user space (KVM

@@ -143,11 +143,13 @@ static int kvm_vm_create(vmm_vm_t *vm, void **bvm) {
   if (!k)
     return vmm__error(VMM_ENOMEM, "kvm: out of memory");
   k->vm = vm;
+  pthread_mutex_init(&k->routes_lock, NULL);
   do
     k->fd = ioctl(vmm__kvm_sys_fd(), KVM_CREATE_VM, 0);
   while (k->fd < 0 && errno == EINTR);
   if (k->fd < 0) {
     int e = errno;
+    pthread_mutex_destroy(&k->routes_lock);
     free(k);
     return vmm__error(e == ENOMEM ? VMM_ENOMEM : VMM_EBACKEND,
                       "kvm: KVM_CREATE_VM failed: %s", strerror(e));
@@ -155,6 +157,7 @@ static int kvm_vm_create(vmm_vm_t *vm, void **bvm) {
   if (ioctl(k->fd, KVM_SET_TSS_ADDR, (unsigned long)KVM_TSS_GPA) < 0) {
     int e = errno;
     close(k->fd);
+    pthread_mutex_destroy(&k->routes_lock);
     free(k);
     return vmm__error(VMM_EBACKEND, "kvm: KVM_SET_TSS_ADDR failed: %s",
                       strerror(e));
@@ -168,6 +171,8 @@ static void kvm_vm_destroy(void *bvm) {
   if (!k)
     return;
   close(k->fd);
+  free(k->routes);
+  pthread_mutex_destroy(&k->routes_lock);
   free(k);
 }
 
@@ -330,6 +335,143 @@ static int kvm_ioeventfd(void *bvm, int fd, vmm_io_space_t space,
   return 0;
 }
 
+/* ---- MSI routes ------------------------------------------------------ */
+
+/* GSIs below this are the irqchip's pins; MSI routes get the ones above. */
+#define IRQCHIP_GSIS 24u
+/* KVM's limit (KVM_MAX_IRQ_ROUTES) is 4096 on x86. */
+#define MAX_ROUTES 4096u
+
+static struct kvm_irq_routing_entry *route_add(struct kvm_vm *k) {
+  if (k->n_routes == k->routes_cap) {
+    uint32_t cap = k->routes_cap ? 2 * k->routes_cap : 64;
+    struct kvm_irq_routing_entry *r = realloc(k->routes, cap * sizeof(*r));
+    if (!r)
+      return NULL;
+    k->routes = r;
+    k->routes_cap = cap;
+  }
+  struct kvm_irq_routing_entry *e = &k->routes[k->n_routes++];
+  memset(e, 0, sizeof(*e));
+  return e;
+}
+
+/*
+ * KVM_SET_GSI_ROUTING replaces the whole table, including the routes
+ * KVM_CREATE_IRQCHIP installed, so the first MSI route starts from a copy
+ * of those: GSI 0-15 to the PICs and the IOAPIC, 16-23 to the IOAPIC,
+ * pin = GSI (as KVM's own default table).
+ */
+static bool routes_default(struct kvm_vm *k) {
+  for (uint32_t gsi = 0; gsi < IRQCHIP_GSIS; gsi++) {
+    struct kvm_irq_routing_entry *e = route_add(k);
+    if (!e)
+      return false;
+    e->gsi = gsi;
+    e->type = KVM_IRQ_ROUTING_IRQCHIP;
+    e->u.irqchip.irqchip = KVM_IRQCHIP_IOAPIC;
+    e->u.irqchip.pin = gsi;
+    if (gsi >= 16)
+      continue;
+    if (!(e = route_add(k)))
+      return false;
+    e->gsi = gsi;
+    e->type = KVM_IRQ_ROUTING_IRQCHIP;
+    e->u.irqchip.irqchip = gsi < 8 ? KVM_IRQCHIP_PIC_MASTER
+                                   : KVM_IRQCHIP_PIC_SLAVE;
+    e->u.irqchip.pin = gsi % 8;
+  }
+  return true;
+}
+
+static int routes_commit(struct kvm_vm *k) {
+  size_t size = sizeof(struct kvm_irq_routing) +
+                k->n_routes * sizeof(struct kvm_irq_routing_entry);
+  struct kvm_irq_routing *t = calloc(1, size);
+  if (!t)
+    return vmm__error(VMM_ENOMEM, "kvm: out of memory");
+  t->nr = k->n_routes;
+  memcpy(t->entries, k->routes, k->n_routes * sizeof(t->entries[0]));
+  int rc = vmm__kvm_ioctl(k->fd, KVM_SET_GSI_ROUTING, t);
+  int e = errno;
+  free(t);
+  if (rc < 0)
+    return vmm__error(VMM_EBACKEND, "kvm: KVM_SET_GSI_ROUTING (%u routes): "
+                      "%s", k->n_routes, strerror(e));
+  return 0;
+}
+
+static struct kvm_irq_routing_entry *route_find(struct kvm_vm *k,
+                                                uint32_t gsi) {
+  for (uint32_t i = 0; i < k->n_routes; i++)
+    if (k->routes[i].gsi == gsi && k->routes[i].type == KVM_IRQ_ROUTING_MSI)
+      return &k->routes[i];
+  return NULL;
+}
+
+static int kvm_msi_route_set(void *bvm, uint32_t *gsi, uint64_t address,
+                             uint32_t data) {
+  struct kvm_vm *k = bvm;
+  if (ioctl(vmm__kvm_sys_fd(), KVM_CHECK_EXTENSION, KVM_CAP_IRQ_ROUTING) <= 0)
+    return vmm__error(VMM_ENOTSUP, "kvm: no KVM_CAP_IRQ_ROUTING");
+  pthread_mutex_lock(&k->routes_lock);
+  int rc = 0;
+  struct kvm_irq_routing_entry *e = NULL, saved;
+  bool added = false;
+  if (k->n_routes == 0 && !routes_default(k)) {
+    k->n_routes = 0;
+    rc = vmm__error(VMM_ENOMEM, "kvm: out of memory");
+    goto out;
+  }
+  if (*gsi != VMM__GSI_NEW) {
+    if (!(e = route_find(k, *gsi))) {
+      rc = vmm__error(VMM_EINVAL, "kvm: GSI %u has no MSI route", *gsi);
+      goto out;
+    }
+    saved = *e;
+  } else {
+    /* The lowest GSI above the irqchip's that no route uses. */
+    uint32_t g = IRQCHIP_GSIS;
+    while (g < MAX_ROUTES && route_find(k, g))
+      g++;
+    if (g >= MAX_ROUTES || k->n_routes >= MAX_ROUTES ||
+        !(e = route_add(k))) {
+      rc = vmm__error(VMM_ENOSPC, "kvm: no GSI left for an MSI route");
+      goto out;
+    }
+    added = true;
+    e->gsi = g;
+    e->type = KVM_IRQ_ROUTING_MSI;
+  }
+  e->u.msi.address_lo = (uint32_t)address;
+  e->u.msi.address_hi = (uint32_t)(address >> 32);
+  e->u.msi.data = data;
+  uint32_t g = e->gsi;
+  rc = routes_commit(k);
+  if (rc < 0) {
+    if (added)
+      k->n_routes--;
+    else
+      *e = saved;
+  } else {
+    *gsi = g;
+  }
+out:
+  pthread_mutex_unlock(&k->routes_lock);
+  return rc;
+}
+
+static void kvm_msi_route_del(void *bvm, uint32_t gsi) {
+  struct kvm_vm *k = bvm;
+  pthread_mutex_lock(&k->routes_lock);
+  struct kvm_irq_routing_entry *e = route_find(k, gsi);
+  if (e) {
+    *e = k->routes[--k->n_routes];
+    routes_commit(k); /* a stale route only costs a GSI number */
+  }
+  pthread_mutex_unlock(&k->routes_lock);
+}
+
 const struct vmm__backend_ops vmm__kvm_ops = {
     .name = "kvm",
     .probe = kvm_probe,
@@ -344,6 +486,8 @@ const struct vmm__backend_ops vmm__kvm_ops = {
     .msi_send = kvm_msi_send,
     .irqfd = kvm_irqfd,
     .ioeventfd = kvm_ioeventfd,
+    .msi_route_set = kvm_msi_route_set,
+    .msi_route_del = kvm_msi_route_del,
     .vcpu_create = vmm__kvm_vcpu_create,
     .vcpu_destroy = vmm__kvm_vcpu_destroy,
     .vcpu_run = vmm__kvm_vcpu_run,

@@ -3,6 +3,7 @@
 #define VMM__KVM_INTERNAL_H
 
 #include <linux/kvm.h>
+#include <pthread.h>
 #include <stdbool.h>
 
 #include "backend_ops.h"
@@ -10,6 +11,11 @@
 struct kvm_vm {
   int fd;
   vmm_vm_t *vm;
+  /* GSI routing (kvm.c): the irqchip defaults plus MSI routes, all of it
+   * handed to KVM_SET_GSI_ROUTING at each change. */
+  pthread_mutex_t routes_lock;
+  struct kvm_irq_routing_entry *routes;
+  uint32_t n_routes, routes_cap;
 };
 
 struct kvm_vcpu {

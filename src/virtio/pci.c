@@ -59,9 +59,18 @@
 #define C_Q_USED 0x30
 
 #define ENV_NO_IOEVENTFD "LIBVMM_VIRTIO_NO_IOEVENTFD"
+#define ENV_NO_IRQFD "LIBVMM_VIRTIO_NO_IRQFD"
 
 struct msix_entry {
   uint32_t addr_lo, addr_hi, data, ctrl;
+};
+
+/* A vector's irqfd and the MSI route behind it, as last programmed. */
+struct msix_route {
+  int fd;        /* -1: not set up yet */
+  uint32_t gsi;  /* VMM__GSI_NEW: none */
+  uint64_t addr;
+  uint32_t data;
 };
 
 struct vmm__virtio_pci {
@@ -78,12 +87,41 @@ struct vmm__virtio_pci {
   uint64_t pending; /* PBA */
   bool use_ioeventfd;
   bool eventfd_assigned[VMM__VIRTIO_MAX_QUEUES];
+  /* Messages go through irqfds bound to MSI routes where the backend has
+   * them (the loop only writes an eventfd); else vmm_msi_send(). */
+  bool use_irqfd;
+  struct msix_route route[NVEC];
 };
 
 /* ---- interrupts ------------------------------------------------------- */
 
 static bool msix_enabled(const struct vmm__virtio_pci *p) {
   return vmm__pci_get16(p->fn.cfg, p->msix_cap + 2u) & MSIX_ENABLE;
+}
+
+/*
+ * The irqfd of vector `vec`, its route matching what the table holds now:
+ * set up at the vector's first message, reprogrammed at the first message
+ * after the driver changed the entry (routes are only read when a message
+ * is sent, and both happen under the device lock). -1 when irqfds cannot
+ * be had; the transport then keeps to vmm_msi_send().
+ */
+static int msix_irqfd(struct vmm__virtio_pci *p, uint16_t vec,
+                      uint64_t addr, uint32_t data) {
+  struct msix_route *r = &p->route[vec];
+  if (r->fd >= 0 && r->addr == addr && r->data == data)
+    return r->fd;
+  if ((addr >> 20) != 0xfee)
+    return -1; /* not a message KVM delivers: vmm_msi_send() says why */
+  vmm_vm_t *vm = p->v->base.vm;
+  if (vmm__msi_route_set(vm, &r->gsi, addr, data) < 0 ||
+      (r->fd < 0 && vmm__irqfd_open(vm, r->gsi, &r->fd) < 0)) {
+    p->use_irqfd = false;
+    return -1;
+  }
+  r->addr = addr;
+  r->data = data;
+  return r->fd;
 }
 
 static void msix_fire(struct vmm__virtio_pci *p, uint16_t vec) {
@@ -96,8 +134,14 @@ static void msix_fire(struct vmm__virtio_pci *p, uint16_t vec) {
     return;
   }
   p->pending &= ~(1ull << vec);
-  vmm_msi_send(p->v->base.vm, (uint64_t)e->addr_hi << 32 | e->addr_lo,
-               e->data);
+  uint64_t addr = (uint64_t)e->addr_hi << 32 | e->addr_lo;
+  int fd = p->use_irqfd ? msix_irqfd(p, vec, addr, e->data) : -1;
+  uint64_t one = 1;
+  /* A full counter (EAGAIN) is a message already on its way. */
+  if (fd >= 0 && (write(fd, &one, sizeof(one)) == sizeof(one) ||
+                  errno == EAGAIN))
+    return;
+  vmm_msi_send(p->v->base.vm, addr, e->data);
 }
 
 /* Delivers what became deliverable (an unmask). */
@@ -171,6 +215,10 @@ static void pci_destroy(struct vmm__virtio_dev *v) {
   vmm_vm_t *vm = v->base.vm;
   if (vmm__handle_valid(vm, VMM__H_VM))
     vmm__pci_remove(vm, &p->fn); /* also drops the doorbells */
+  for (uint16_t i = 0; i < NVEC; i++) {
+    vmm__irqfd_close(vm, p->route[i].fd);
+    vmm__msi_route_del(vm, p->route[i].gsi);
+  }
   for (uint16_t i = 0; i < v->ops->num_queues; i++) {
     if (v->queues[i].notify_fd >= 0)
       close(v->queues[i].notify_fd);
@@ -510,6 +558,12 @@ int vmm__virtio_pci_init(struct vmm__virtio_dev *v,
   p->nvec = (uint16_t)(v->ops->num_queues + 1);
   for (uint16_t i = 0; i < p->nvec; i++)
     p->table[i].ctrl = 1; /* masked at reset */
+  for (uint16_t i = 0; i < NVEC; i++)
+    p->route[i] = (struct msix_route){.fd = -1, .gsi = VMM__GSI_NEW};
+  const char *no_irqfd = getenv(ENV_NO_IRQFD);
+  p->use_irqfd = !(no_irqfd && no_irqfd[0] && strcmp(no_irqfd, "0") != 0) &&
+                 p->irqchip && vm->ops->msi_route_set && vm->ops->irqfd &&
+                 (vm->caps & VMM_CAP_IRQFD);
   const char *knob = getenv(ENV_NO_IOEVENTFD);
   p->use_ioeventfd = !(knob && knob[0] && strcmp(knob, "0") != 0) &&
                      vm->ops->ioeventfd && (vm->caps & VMM_CAP_IOEVENTFD);

@@ -202,11 +202,13 @@ struct idt_entry {
 } __attribute__((packed));
 
 static struct idt_entry idt[256] __attribute__((aligned(16)));
-static volatile unsigned irqs, config_irqs, strays, intx_none;
+static volatile unsigned irqs, config_irqs, strays, intx_none, irqs2;
 static volatile uint32_t isr_seen;
 static struct vpci_dev intx_dev;
 
 void queue_isr(void);
+void queue2_isr(void);
+void queue2_isr_entry(void);
 void config_isr(void);
 void stray_isr(void);
 void intx_isr(void);
@@ -224,6 +226,7 @@ void stray_isr_entry(void);
           "pop %rdi\npop %rsi\npop %rdx\npop %rcx\npop %rax\n"                \
           "iretq\n")
 ISR_STUB(queue_isr_entry, queue_isr);
+ISR_STUB(queue2_isr_entry, queue2_isr);
 ISR_STUB(config_isr_entry, config_isr);
 ISR_STUB(stray_isr_entry, stray_isr);
 ISR_STUB(intx_isr_entry, intx_isr);
@@ -231,6 +234,10 @@ ISR_STUB(intx_isr_entry, intx_isr);
 /* Edge-triggered messages: nothing to acknowledge at the device. */
 void queue_isr(void) {
   irqs++;
+  U32(LAPIC + LAPIC_EOI) = 0;
+}
+void queue2_isr(void) {
+  irqs2++;
   U32(LAPIC + LAPIC_EOI) = 0;
 }
 void config_isr(void) {
@@ -274,6 +281,7 @@ static void idt_init(void) {
   for (unsigned v = 32; v < 256; v++)
     set_gate(v, stray_isr_entry);
   set_gate(PG_VEC_QUEUE, queue_isr_entry);
+  set_gate(PG_VEC_QUEUE2, queue2_isr_entry);
   set_gate(PG_VEC_CONFIG, config_isr_entry);
   set_gate(PG_VEC_INTX, intx_isr_entry);
   idtr.limit = sizeof(idt) - 1;
@@ -357,7 +365,20 @@ static void rng_msix(uint8_t s) {
   U32(d.bar + d.msix_table + 16 + 12) = 0;
   GUEST_ASSERT(wait_irqs(4));
   GUEST_ASSERT_EQ(U32(d.bar + d.msix_pba) & 2, 0);
-  GUEST_SYNC(PG_SYNC_MSIX, irqs, strays, pba);
+  /* Reprogrammed (masked while it changes): the next message carries the
+   * new vector (with irqfds, the route behind the vector follows). */
+  U32(d.bar + d.msix_table + 16 + 12) = 1;
+  U32(d.bar + d.msix_table + 16 + 8) = PG_VEC_QUEUE2;
+  U32(d.bar + d.msix_table + 16 + 12) = 0;
+  virtq_desc(&q, 4, rng_buf, 16, VRING_DESC_F_WRITE, 0);
+  vpci_submit(&d, &q, 4);
+  GUEST_ASSERT(virtq_wait(&q, &e));
+  t0 = rdtsc();
+  __asm__ volatile("sti" : : : "memory");
+  while (irqs2 == 0 && rdtsc() - t0 < VIRTIO_SPIN_CYCLES)
+    __asm__ volatile("pause" : : : "memory");
+  __asm__ volatile("cli" : : : "memory");
+  GUEST_SYNC(PG_SYNC_MSIX, irqs, strays, pba, irqs2);
   VCOMMON8(&d, VPCI_STATUS) = 0;
 }
 

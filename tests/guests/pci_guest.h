@@ -17,9 +17,11 @@
 #define PG_VEC_CONFIG 0x32
 #define PG_VEC_QUEUE 0x31
 #define PG_VEC_INTX 0x33
+#define PG_VEC_QUEUE2 0x34 /* the queue's entry reprogrammed */
 
 /* Config mode: SYNC(PG_SYNC_RNG, buffer gpa, bytes written, isr, isr again)
- * MSI-X mode: SYNC(PG_SYNC_MSIX, irqs, strays, pba while masked)
+ * MSI-X mode: SYNC(PG_SYNC_MSIX, irqs, strays, pba while masked, irqs on
+ *   PG_VEC_QUEUE2 after the entry was reprogrammed)
  * INTx mode: SYNC(PG_SYNC_INTX, irqs, isr bits seen, gsi) */
 #define PG_SYNC_RNG 1
 #define PG_SYNC_MSIX 2

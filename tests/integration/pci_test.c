@@ -104,12 +104,18 @@ static void test_config(void) { run_config(NULL); }
 /* The doorbell through the MMIO handler instead of an ioeventfd. */
 static void test_config_no_ioeventfd(void) { run_config("1"); }
 
-static void test_msix(void) {
+/* `no_irqfd`: LIBVMM_VIRTIO_NO_IRQFD's value at creation (NULL: unset):
+ * messages through irqfds on MSI routes, or KVM_SIGNAL_MSI. */
+static void run_msix(const char *no_irqfd) {
   struct vt_vm v;
   vmm_device_t *rng = NULL;
   vmm_virtio_config_t cfg = pci_config(0);
-  if (VT_CREATE(&v, VMM_VM_F_IRQCHIP) &&
-      EXPECT_OK(vmm_virtio_rng_create(v.t.vm, &cfg, &rng)) &&
+  bool created = VT_CREATE(&v, VMM_VM_F_IRQCHIP);
+  if (no_irqfd)
+    setenv("LIBVMM_VIRTIO_NO_IRQFD", no_irqfd, 1);
+  int rc = created ? vmm_virtio_rng_create(v.t.vm, &cfg, &rng) : 0;
+  unsetenv("LIBVMM_VIRTIO_NO_IRQFD");
+  if (created && EXPECT_OK(rc) &&
       set_param(&v, PG_PARAM_MODE, PG_MODE_MSIX) &&
       set_param(&v, PG_PARAM_DEVFN, (uint64_t)vmm_virtio_pci_devfn(rng)) &&
       EXPECT_OK(vmm_vm_start(v.t.vm)) && vt_wait(&v) &&
@@ -119,10 +125,14 @@ static void test_msix(void) {
     EXPECT_EQ(s->args[1], 4);
     EXPECT_EQ(s->args[2], 0);
     EXPECT_TRUE(s->args[3] & 2);
+    EXPECT_EQ(s->args[4], 1); /* the reprogrammed vector */
     EXPECT_TRUEF(vmm_device_error(rng) == NULL, "%s", vmm_device_error(rng));
   }
   vt_destroy(&v);
 }
+
+static void test_msix(void) { run_msix(NULL); }
+static void test_msix_no_irqfd(void) { run_msix("1"); }
 
 static void test_intx(void) {
   struct vt_vm v;
@@ -206,6 +216,7 @@ static const struct test_def tests[] = {
     {"config", test_config},
     {"config_no_ioeventfd", test_config_no_ioeventfd},
     {"msix", test_msix},
+    {"msix_no_irqfd", test_msix_no_irqfd},
 };
 
 int main(int argc, char **argv) {
