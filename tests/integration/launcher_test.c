@@ -19,6 +19,7 @@
 
 #include "check.h"
 #include "test_vm.h"
+#include "launcher_cli.h"
 #include "runner.h"
 
 #define RAM (1u << 20)
@@ -333,9 +334,11 @@ static const struct test_def tests[] = {
 };
 
 int main(int argc, char **argv) {
-  static const struct test_suite suite = {
-      "launcher", tests, sizeof(tests) / sizeof(tests[0])};
+  static const struct test_suite suites[] = {
+      {"launcher", tests, sizeof(tests) / sizeof(tests[0])},
+      {"cli", launcher_cli_tests, 0},
+  };
   return test_main(argc, argv, "launcher_test",
-                   "[--guest vmm-boot|boot-pvh|boot-mb PATH]... ", &suite, 1,
-                   120);
+                   "[--guest vmm-boot|boot-pvh|boot-mb PATH]... ", suites,
+                   2, 240);
 }
