@@ -202,6 +202,11 @@ static int build(struct launcher *L) {
   TRY(vmm_debug_exit_create(L->vm, 0, NULL), "creating the debug-exit port");
   TRY(vmm_boot_timer_create(L->vm, 0, NULL, NULL, NULL),
       "creating the boot-time port");
+  /* QEMU's fw_cfg: CPU count, RAM size and command line for firmware
+   * and test kernels written for QEMU. */
+  vmm_fw_cfg_config_t fw = VMM_FW_CFG_CONFIG_INIT;
+  fw.cmdline = o->cmdline;
+  TRY(vmm_fw_cfg_create(L->vm, &fw, NULL), "creating fw_cfg");
 
   vmm_virtio_config_t pci = VMM_VIRTIO_CONFIG_INIT;
   pci.transport = VMM_VIRTIO_PCI;

@@ -34,7 +34,9 @@ void print_usage(FILE *f) {
 "  --help                 this text\n"
 "\n"
 "Always present: virtio-rng (virtio-pci), i8042 (reset), CMOS RTC, the\n"
-"debug-exit port 0xf4 and the boot-time port 0x%x (write %u there).\n"
+"debug-exit port 0xf4, the boot-time port 0x%x (write %u there), QEMU's\n"
+"fw_cfg at 0x510, and the ACPI tables and power-off device vmm_boot()\n"
+"writes.\n"
 "\n"
 "Exit status: the guest's (0 after an ACPI power-off, (v << 1) | 1 after\n"
 "it wrote v to port 0xf4); %d bad usage, %d the VM could not be set up,\n"
@@ -155,11 +157,15 @@ int parse_options(int argc, char **argv, struct options *o) {
     } else if (!strcmp(name, "--disk")) {
       if (o->n_disks == MAX_DISKS)
         return bad("too many --disk options (at most 16)");
-      size_t len = strlen(v);
-      bool ro = len > 3 && !strcmp(v + len - 3, ",ro");
-      char *path = ro ? strndup(v, len - 3) : strdup(v);
-      if (!path || !*path || strchr(path, ','))
-        return bad("--disk: '%s' is not FILE or FILE,ro", v);
+      /* argv's strings are the program's to change: the ",ro" goes. */
+      char *path = (char *)v;
+      size_t len = strlen(path);
+      bool ro = len > 3 && !strcmp(path + len - 3, ",ro");
+      if (ro)
+        path[len - 3] = 0;
+      if (!*path || strchr(path, ','))
+        return bad("--disk: '%s%s' is not FILE or FILE,ro", path,
+                   ro ? ",ro" : "");
       o->disks[o->n_disks].path = path;
       o->disks[o->n_disks++].readonly = ro;
     } else if (!strcmp(name, "--net")) {

@@ -426,6 +426,52 @@ out:
   remove_dir(&r);
 }
 
+/* FNV-1a, 32 bits: what mbinfo checks its module with. */
+static uint32_t fnv1a(const char *s, size_t n) {
+  uint32_t h = 0x811c9dc5u;
+  for (size_t i = 0; i < n; i++)
+    h = (h ^ (uint8_t)s[i]) * 16777619u;
+  return h;
+}
+
+/* The multiboot helpers' kernels (tests/guests/multiboot) through
+ * vmm-boot: mbinfo checks the info block, its module and fw_cfg; mbsmp
+ * starts every other CPU with INIT/SIPI and exits with how many ran. */
+static void test_multiboot_kernels(void) {
+  if (!test_guest_path("mbinfo") || !test_guest_path("mbsmp")) {
+    note("--guest mbinfo/mbsmp not given: skipped");
+    return;
+  }
+  struct run r;
+  if (!new_dir(&r))
+    return;
+  static const char module[] = "a module for mbinfo, 37 bytes long...";
+  char path[128], cmdline[256];
+  snprintf(path, sizeof(path), "%s/initrd", r.dir);
+  FILE *f = fopen(path, "w");
+  if (f) {
+    fputs(module, f);
+    fclose(f);
+  }
+  snprintf(cmdline, sizeof(cmdline), "mbinfo mods=1 modlen=%zu "
+           "modsum=0x%x cpus=2 ram=0x%x", sizeof(module) - 1,
+           fnv1a(module, sizeof(module) - 1), 48u << 20);
+  if (BOOT(&r, "mbinfo", "--initrd", "@/initrd", "--mem", "48", "--cpus",
+           "2", "--cmdline", cmdline)) {
+    EXPECT_STATUS(&r, 0x21); /* MB_PASS */
+    EXPECT_HAS(r.uart, "mbinfo: ok");
+  }
+  if (BOOT(&r, "mbsmp", "--cpus", "1", "--cmdline", "mbsmp")) {
+    EXPECT_STATUS(&r, 3); /* exit value 1 + 0 APs */
+    EXPECT_HAS(r.uart, "mbsmp: cpus=1 started=0");
+  }
+  if (BOOT(&r, "mbsmp", "--cpus", "3", "--cmdline", "mbsmp")) {
+    EXPECT_STATUS(&r, 7); /* exit value 1 + 2 APs */
+    EXPECT_HAS(r.uart, "mbsmp: cpus=3 started=2 mask=0x6 ok");
+  }
+  remove_dir(&r);
+}
+
 const struct test_def launcher_cli_tests[] = {
     {"usage", test_usage},
     {"bad_kernel", test_bad_kernel},
@@ -438,5 +484,6 @@ const struct test_def launcher_cli_tests[] = {
     {"cpu_template", test_cpu_template},
     {"poweroff", test_poweroff},
     {"multiboot", test_multiboot},
+    {"multiboot_kernels", test_multiboot_kernels},
     {NULL, NULL},
 };

@@ -27,6 +27,9 @@
 #define LM_SETUP 0x1000
 #define LM_ENTRY 0x10000
 #define AP_ENTRY 0x20000 /* SIPI vector 0x20 */
+/* "Promptly": far below a hang, generous for a loaded shared machine
+ * and sanitizer builds. */
+#define PROMPT_NS 10000000000ull
 
 static vmm_vm_t *make_vm(uint32_t flags) {
   vmm_vm_config_t cfg = VMM_VM_CONFIG_INIT;
@@ -241,7 +244,7 @@ static void test_aps_wait_for_sipi(void) {
   EXPECT_EQ(atomic_load(&c.per_vcpu[2]), 0);
   uint64_t t0 = now_ns();
   if (EXPECT_OK(vmm_vm_pause(vm))) {
-    EXPECT_TRUE(now_ns() - t0 < 2000000000ull);
+    EXPECT_TRUE(now_ns() - t0 < PROMPT_NS);
     if (EXPECT_OK(vmm_vcpu_get_mp_state(ap[2], &st)))
       EXPECT_STR(vmm_mp_state_name(st), "uninitialized");
     if (EXPECT_OK(vmm_vcpu_get_mp_state(bsp, &st)))
@@ -255,7 +258,7 @@ static void test_aps_wait_for_sipi(void) {
   if (EXPECT_OK(vmm_vm_wait(vm, 10000, &info))) {
     EXPECT_EQ(info.reason, VMM_STOP_REQUESTED);
     EXPECT_EQ(info.status, 9);
-    EXPECT_TRUE(now_ns() - t0 < 2000000000ull);
+    EXPECT_TRUE(now_ns() - t0 < PROMPT_NS);
   }
   EXPECT_EQ(atomic_load(&c.per_vcpu[1]) + atomic_load(&c.per_vcpu[2]), 0);
 out:
@@ -274,7 +277,7 @@ static void test_destroy_with_waiting_aps(void) {
     sleep_ms(100);
   uint64_t t0 = now_ns();
   EXPECT_OK(vmm_vm_destroy(vm));
-  EXPECT_TRUE(now_ns() - t0 < 2000000000ull);
+  EXPECT_TRUE(now_ns() - t0 < PROMPT_NS);
 }
 
 /*
