@@ -5,7 +5,7 @@
 
 #include "runner.h"
 
-/* {NULL, NULL}-terminated. Need --guest vmm-boot, boot-pvh and boot-mb. */
+/* {NULL, NULL}-terminated. Need --guest vmm-boot, launch-pvh and launch-mb. */
 extern const struct test_def launcher_cli_tests[];
 
 #endif

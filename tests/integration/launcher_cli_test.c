@@ -1,5 +1,5 @@
 /* tests/integration/launcher_cli_test.c — examples/vmm-boot run as a
- * program on the boot guest (tests/guests/boot_guest.c, PVH and multiboot
+ * program on the boot guest (tests/guests/launch_guest.c, PVH and multiboot
  * builds): every exit status, bad usage, signals, the devices and options
  * a stock kernel needs. The guest's command line says what it does. */
 #include <errno.h>
@@ -150,7 +150,7 @@ static bool expect_has(const char *hay, const char *needle, const char *what,
 }
 #define EXPECT_HAS(hay, needle) expect_has((hay), (needle), #hay, __LINE__)
 
-/* vmm-boot on guest `kernel` ("boot-pvh", "boot-mb"), UART to a file. */
+/* vmm-boot on guest `kernel` ("launch-pvh", "launch-mb"), UART to a file. */
 #define BOOT(r, kernel, ...)                                                  \
   launch((r), 0, (const char *const[]){"--kernel", test_guest_path(kernel),   \
                                        "--console", "file:@/uart.log",        \
@@ -214,12 +214,12 @@ static void test_guest_status(void) {
   struct run r;
   if (!new_dir(&r))
     return;
-  if (BOOT(&r, "boot-pvh", "--cmdline", "exit=3")) {
+  if (BOOT(&r, "launch-pvh", "--cmdline", "exit=3")) {
     EXPECT_STATUS(&r, 7); /* (3 << 1) | 1 */
     EXPECT_HAS(r.uart, "boot-guest: booted via pvh, command line 'exit=3'");
     EXPECT_HAS(r.err, "exited with status 7");
   }
-  if (BOOT(&r, "boot-pvh", "--cmdline", "exit=100")) {
+  if (BOOT(&r, "launch-pvh", "--cmdline", "exit=100")) {
     EXPECT_STATUS(&r, 201);
   }
   remove_dir(&r);
@@ -229,15 +229,15 @@ static void test_reset_triple_internal(void) {
   struct run r;
   if (!new_dir(&r))
     return;
-  if (BOOT(&r, "boot-pvh", "--cmdline", "reset exit=5")) {
+  if (BOOT(&r, "launch-pvh", "--cmdline", "reset exit=5")) {
     EXPECT_STATUS(&r, 6);
     EXPECT_HAS(r.err, "reset");
   }
-  if (BOOT(&r, "boot-pvh", "--cmdline", "triple exit=5")) {
+  if (BOOT(&r, "launch-pvh", "--cmdline", "triple exit=5")) {
     EXPECT_STATUS(&r, 8);
     EXPECT_HAS(r.err, "triple fault");
   }
-  if (BOOT(&r, "boot-pvh", "--cmdline", "internal exit=5")) {
+  if (BOOT(&r, "launch-pvh", "--cmdline", "internal exit=5")) {
     EXPECT_STATUS(&r, 10);
     EXPECT_HAS(r.err, "backend internal error");
     EXPECT_HAS(r.err, "rip 0xf0000000, 32-bit protected mode, CPL 0");
@@ -250,13 +250,13 @@ static void test_signals(void) {
   if (!new_dir(&r))
     return;
   if (launch(&r, SIGTERM, (const char *const[]){
-                 "--kernel", test_guest_path("boot-pvh"), "--console",
+                 "--kernel", test_guest_path("launch-pvh"), "--console",
                  "file:@/uart.log", "--cmdline", "hang", NULL})) {
     EXPECT_STATUS(&r, 143);
     EXPECT_HAS(r.err, "stopped by signal 15");
   }
   if (launch(&r, SIGINT, (const char *const[]){
-                 "--kernel", test_guest_path("boot-pvh"), "--console",
+                 "--kernel", test_guest_path("launch-pvh"), "--console",
                  "file:@/uart.log", "--cmdline", "hang", "--cpus", "2",
                  NULL})) {
     EXPECT_STATUS(&r, 130);
@@ -268,7 +268,7 @@ static void test_timings(void) {
   struct run r;
   if (!new_dir(&r))
     return;
-  if (BOOT(&r, "boot-pvh", "--cmdline", "boottime", "--timings")) {
+  if (BOOT(&r, "launch-pvh", "--cmdline", "boottime", "--timings")) {
     EXPECT_STATUS(&r, 1); /* the guest's "done": exit=0 */
     EXPECT_HAS(r.err, "timings: VM created -> first UART byte ");
     EXPECT_HAS(r.err, "timings: VM created -> init (boot-time port) ");
@@ -276,7 +276,7 @@ static void test_timings(void) {
     EXPECT_HAS(r.uart, "boot-guest: done");
   }
   /* Without the magic write, the time is reported as not seen. */
-  if (BOOT(&r, "boot-pvh", "--timings")) {
+  if (BOOT(&r, "launch-pvh", "--timings")) {
     EXPECT_STATUS(&r, 1);
     EXPECT_HAS(r.err, "init (boot-time port): not seen");
   }
@@ -294,17 +294,17 @@ static void test_initrd_memory_smp(void) {
     fputs("initrd-contents-0123456789", f);
     fclose(f);
   }
-  if (BOOT(&r, "boot-pvh", "--initrd", "@/initrd", "--cmdline", "modules")) {
+  if (BOOT(&r, "launch-pvh", "--initrd", "@/initrd", "--cmdline", "modules")) {
     EXPECT_STATUS(&r, 1);
     EXPECT_HAS(r.uart, "module 0: 26 bytes: initrd-contents-");
   }
   /* Above 3 GiB the RAM continues at 4 GiB. */
-  if (BOOT(&r, "boot-pvh", "--mem", "3200", "--cmdline", "memmap")) {
+  if (BOOT(&r, "launch-pvh", "--mem", "3200", "--cmdline", "memmap")) {
     EXPECT_STATUS(&r, 1);
     EXPECT_HAS(r.uart, "memory 0x100000 size 0xbff00000 type 1");
     EXPECT_HAS(r.uart, "memory 0x100000000 size 0x8000000 type 1");
   }
-  if (BOOT(&r, "boot-pvh", "--cpus", "3", "--cmdline", "smp=3")) {
+  if (BOOT(&r, "launch-pvh", "--cpus", "3", "--cmdline", "smp=3")) {
     EXPECT_STATUS(&r, 1);
     EXPECT_HAS(r.uart, "boot-guest: 3 CPUs up");
   }
@@ -340,7 +340,7 @@ static void test_devices(void) {
     goto out;
   char net[128];
   snprintf(net, sizeof(net), "socket:%s", sock);
-  if (BOOT(&r, "boot-pvh", "--disk", "@/disk0", "--disk", "@/disk1,ro",
+  if (BOOT(&r, "launch-pvh", "--disk", "@/disk0", "--disk", "@/disk1,ro",
            "--net", net, "--virtio-console", "file:@/hvc.log", "--verbose",
            "--cmdline", "exit=0")) {
     EXPECT_STATUS(&r, 1);
@@ -348,7 +348,7 @@ static void test_devices(void) {
     EXPECT_HAS(r.err, "/disk1 (read-only) at PCI 00:");
   }
   /* A disk that does not exist is a set-up error. */
-  if (BOOT(&r, "boot-pvh", "--disk", "@/nothing")) {
+  if (BOOT(&r, "launch-pvh", "--disk", "@/nothing")) {
     EXPECT_STATUS(&r, 4);
     EXPECT_HAS(r.err, "--disk");
   }
@@ -363,7 +363,7 @@ static void test_cpu_template(void) {
   struct run r;
   if (!new_dir(&r))
     return;
-  if (BOOT(&r, "boot-pvh", "--cpu-template", "baseline", "--cmdline",
+  if (BOOT(&r, "launch-pvh", "--cpu-template", "baseline", "--cmdline",
            "exit=0")) {
     if (strstr(r.err, "not available in this libvmm yet")) {
       EXPECT_STATUS(&r, 4);
@@ -382,7 +382,7 @@ static void test_poweroff(void) {
   struct run r;
   if (!new_dir(&r))
     return;
-  if (BOOT(&r, "boot-pvh", "--cmdline", "poweroff")) {
+  if (BOOT(&r, "launch-pvh", "--cmdline", "poweroff")) {
     if (strstr(r.uart, "no ACPI RSDP")) {
       note("vmm_boot() wrote no ACPI tables yet: the power-off path is not "
            "tested");
@@ -407,7 +407,7 @@ static void test_multiboot(void) {
     fputs("multiboot-module", f);
     fclose(f);
   }
-  if (BOOT(&r, "boot-mb", "--initrd", "@/initrd", "--cmdline",
+  if (BOOT(&r, "launch-mb", "--initrd", "@/initrd", "--cmdline",
            "modules exit=2")) {
     if (strstr(r.err, "multiboot kernels are not supported yet")) {
       EXPECT_STATUS(&r, 4);
@@ -418,7 +418,7 @@ static void test_multiboot(void) {
     EXPECT_HAS(r.uart, "boot-guest: booted via multiboot");
     EXPECT_HAS(r.uart, "module 0: 16 bytes: multiboot-module");
   }
-  if (BOOT(&r, "boot-mb", "--cpus", "3", "--cmdline", "smp=3")) {
+  if (BOOT(&r, "launch-mb", "--cpus", "3", "--cmdline", "smp=3")) {
     EXPECT_STATUS(&r, 1);
     EXPECT_HAS(r.uart, "boot-guest: 3 CPUs up");
   }

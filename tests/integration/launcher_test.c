@@ -5,7 +5,7 @@
  * path, bad usage, signals).
  *
  *   launcher_test --backend kvm [--guest vmm-boot PATH]
- *                 [--guest boot-pvh PATH] [--guest boot-mb PATH] ...
+ *                 [--guest launch-pvh PATH] [--guest launch-mb PATH] ...
  *
  * The library tests use a few hand-assembled instructions, so that each
  * shows exactly what the guest does. */
@@ -342,6 +342,6 @@ int main(int argc, char **argv) {
       {"cli", launcher_cli_tests, 0},
   };
   return test_main(argc, argv, "launcher_test",
-                   "[--guest vmm-boot|boot-pvh|boot-mb PATH]... ", suites,
+                   "[--guest vmm-boot|launch-pvh|launch-mb PATH]... ", suites,
                    2, 240);
 }

@@ -1,6 +1,6 @@
-/* tests/guests/boot_guest.c — a tiny 32-bit kernel for the mini-launcher's
- * tests (examples/vmm-boot), built twice: with a PVH note (boot-pvh.elf)
- * and with a multiboot header (boot-mb.elf). It prints on the COM1 UART,
+/* tests/guests/launch_guest.c — a tiny 32-bit kernel for the mini-launcher's
+ * tests (examples/vmm-boot), built twice: with a PVH note (launch-pvh.elf)
+ * and with a multiboot header (launch-mb.elf). It prints on the COM1 UART,
  * then does what its command line says, word by word:
  *
  *   boottime   write 123 to the boot-time port 0xf5
