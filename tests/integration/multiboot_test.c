@@ -118,6 +118,8 @@ static void mb_expect(const struct mb_run *r, int32_t status,
   vmm_vm_stop_info_t info = {.size = sizeof(info)};
   char out[1024] = "";
   if (mb_setup(&m, r) && EXPECT_OK(vmm_vm_start(m.vm)) &&
+      EXPECT_RC(vmm_fw_cfg_add_file(m.fw_cfg, "opt/late", "x", 1),
+                VMM_ESTATE) &&
       EXPECT_OK(vmm_vm_wait(m.vm, WAIT_MS, &info))) {
     uart_text(&m, out, sizeof(out));
     note("%s on %u vCPU(s): %s", r->guest, r->cpus, out);
@@ -312,7 +314,49 @@ static void test_detect(void) {
   }
 }
 
+/* The fw_cfg API's refusals. */
+static void test_fw_cfg_api(void) {
+  vmm_vm_t *vm = NULL;
+  vmm_vm_config_t cfg = VMM_VM_CONFIG_INIT;
+  cfg.backend = test_backend;
+  vmm_device_t *fw = NULL, *dbg = NULL;
+  vmm_vcpu_t *vcpu;
+  if (EXPECT_OK(vmm_vm_create(&cfg, &vm)) &&
+      EXPECT_OK(vmm_vcpu_create(vm, 0, &vcpu))) {
+    vmm_fw_cfg_config_t fc = VMM_FW_CFG_CONFIG_INIT;
+    fc.size = 8;
+    EXPECT_RC(vmm_fw_cfg_create(vm, &fc, &fw), VMM_EINVAL);
+    fc = (vmm_fw_cfg_config_t)VMM_FW_CFG_CONFIG_INIT;
+    fc.reserved32 = 1;
+    EXPECT_RC(vmm_fw_cfg_create(vm, &fc, &fw), VMM_EINVAL);
+    fc = (vmm_fw_cfg_config_t)VMM_FW_CFG_CONFIG_INIT;
+    fc.kernel_len = 10;
+    EXPECT_RC(vmm_fw_cfg_create(vm, &fc, &fw), VMM_EINVAL);
+    EXPECT_OK(vmm_fw_cfg_create(vm, NULL, &fw));
+    EXPECT_STR(vmm_device_type(fw), "fw-cfg");
+    /* The ports are taken now. */
+    EXPECT_RC(vmm_fw_cfg_create(vm, NULL, NULL), VMM_EOVERLAP);
+    EXPECT_OK(vmm_fw_cfg_add_file(fw, "opt/a", "x", 1));
+    EXPECT_RC(vmm_fw_cfg_add_file(fw, "opt/a", "y", 1), VMM_EEXIST);
+    EXPECT_OK(vmm_fw_cfg_add_file(fw, "opt/empty", NULL, 0));
+    EXPECT_RC(vmm_fw_cfg_add_file(fw, "", "x", 1), VMM_EINVAL);
+    EXPECT_RC(vmm_fw_cfg_add_file(fw, NULL, "x", 1), VMM_EINVAL);
+    EXPECT_RC(vmm_fw_cfg_add_file(fw, "opt/n", NULL, 3), VMM_EINVAL);
+    char name[57];
+    memset(name, 'n', 56);
+    name[56] = '\0';
+    EXPECT_RC(vmm_fw_cfg_add_file(fw, name, "x", 1), VMM_EINVAL);
+    name[55] = '\0';
+    EXPECT_OK(vmm_fw_cfg_add_file(fw, name, "x", 1));
+    EXPECT_OK(vmm_debug_exit_create(vm, 0, &dbg));
+    EXPECT_RC(vmm_fw_cfg_add_file(dbg, "opt/b", "x", 1), VMM_EINVAL);
+    EXPECT_RC(vmm_fw_cfg_add_file(NULL, "opt/b", "x", 1), VMM_EBADF);
+  }
+  vmm_vm_destroy(vm);
+}
+
 static const struct test_def tests[] = {
+    {"fw_cfg_api", test_fw_cfg_api},
     {"detect", test_detect},
     {"info_elf", test_info_elf},
     {"info_module", test_info_module},
