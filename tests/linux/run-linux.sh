@@ -75,8 +75,12 @@ pass=0 fail=0 limit=0 summary=()
 boot() { # boot FORMAT IMAGE
   local fmt=$1 image=$2 out=$work/$1
   rm -rf "$out"; mkdir -p "$out"
+  # Where the platform may stop the boot, nokaslr keeps the kernel's
+  # addresses the same from run to run (RIPs can be compared).
+  local extra=
+  [ $limits = 1 ] && extra=" nokaslr"
   local args=(--kernel "$image" --initrd "$work/initrd.cpio.gz"
-    --cmdline "console=ttyS0 panic=-1 libvmm.cpus=$cpus libvmm.token=$token libvmm.boottime=245:123"
+    --cmdline "console=ttyS0 panic=-1$extra libvmm.cpus=$cpus libvmm.token=$token libvmm.boottime=245:123"
     --mem 512 --cpus "$cpus" --disk "$work/disk.img"
     --console "file:$out/uart.log" --virtio-console "file:$out/hvc.log" --timings)
   [ -n "$template" ] && args+=(--cpu-template "$template")
@@ -103,9 +107,21 @@ boot() { # boot FORMAT IMAGE
   else
     why="vmm-boot exited with $rc"
   fi
+  # Where the backend stopped the guest: the instruction at RIP, decoded.
+  local bytes insn
+  bytes=$(sed -n 's/.*instruction bytes \([0-9a-f ]*\).*/\1/p' "$out/launcher.log" | head -n 1)
+  if [ -n "$bytes" ] && command -v objdump >/dev/null; then
+    printf "$(printf '\\x%s' $bytes)" > "$out/insn.bin"
+    insn=$(objdump -D -b binary -m i386:x86-64 "$out/insn.bin" 2>/dev/null |
+      awk -F'\t' '/^ +0:/ { print $3; exit }')
+    [ -n "$insn" ] && why="$why; at $(grep -o 'rip 0x[0-9a-f]*' "$out/launcher.log" | head -n 1): $insn ($bytes)"
+  fi
   # How far the boot got: the last lines the guest printed.
-  echo "  --- last lines of the UART ($out/uart.log):"
+  echo "  --- last lines of the UART ($out/uart.log; $(wc -l < "$out/uart.log" 2>/dev/null || echo 0) lines):"
   tail -n 15 "$out/uart.log" 2>/dev/null | sed 's/^/  | /'
+  local last
+  last=$(grep -v '^ *$' "$out/uart.log" 2>/dev/null | tail -n 1 | cut -c1-100)
+  why="$why; last console line: ${last:-(none)}"
   local stopped_by_platform=0
   if [ $rc = 124 ] || [ $rc = 137 ] ||
      grep -Eiq 'emulation|internal error' "$out/launcher.log"; then
