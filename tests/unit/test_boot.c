@@ -211,6 +211,33 @@ static void test_bz_initrd_limits(void) {
   CHECK_U64(info.initrd_start, RAM_END - 0x5000);
 }
 
+/* RAM above 4 GiB: an initrd that only fits there goes there when the
+ * kernel says it can take it, split over ramdisk_* and ext_ramdisk_*. */
+static void test_bz_initrd_above_4g(void) {
+  static uint8_t high[0x10000];
+  static uint8_t initrd[0x5000];
+  memset(initrd, 0x77, sizeof(initrd));
+  struct vmm__memslot s = {.gpa = 0x100000000ull, .size = sizeof(high),
+                           .hva = high, .slot = 7};
+  CU_ASSERT_FATAL(vmm__memmap_insert(&vm->mem, &s) == 0);
+  bz_build();
+  put32(BZ_INITRD_ADDR_MAX, 0x100fff); /* nothing fits below */
+  vmm__boot_req_t r = req_for(initrd, sizeof(initrd), NULL);
+  vmm_boot_info_t info = fresh_info();
+  CHECK_RC(vmm__bzimage_prepare(vm, &r, &info), 0);
+  CHECK_U64(info.initrd_start, 0x10000b000ull);
+  CHECK_U64(g32(VMM__BOOT_PARAMS + BZ_RAMDISK_IMAGE), 0xb000);
+  CHECK_U64(g32(VMM__BOOT_PARAMS + BP_EXT_RAMDISK_IMAGE), 1);
+  CHECK_U64(g32(VMM__BOOT_PARAMS + BZ_RAMDISK_SIZE), sizeof(initrd));
+  CHECK_U64(g32(VMM__BOOT_PARAMS + BP_EXT_RAMDISK_SIZE), 0);
+  CHECK_U64(info.e820_entries, 4);
+  CU_ASSERT(high[0xb000] == 0x77 && high[0xffff] == 0x77);
+  /* Without XLF_CAN_BE_LOADED_ABOVE_4G it does not fit. */
+  put16(BZ_XLOADFLAGS, BZ_XLF_KERNEL_64);
+  CHECK_RC(vmm__bzimage_prepare(vm, &r, &info), VMM_ENOSPC);
+  CU_ASSERT(vmm__memmap_remove(&vm->mem, &s) == 0);
+}
+
 static void test_bz_initrd_too_big(void) {
   size_t len = RAM_END; /* cannot fit anywhere */
   uint8_t *initrd = calloc(1, len);
@@ -509,6 +536,7 @@ int main(void) {
       UNIT_TEST(test_bz_relocation),
       UNIT_TEST(test_bz_kernel_too_big),
       UNIT_TEST(test_bz_initrd_limits),
+      UNIT_TEST(test_bz_initrd_above_4g),
       UNIT_TEST(test_bz_initrd_too_big),
       UNIT_TEST(test_bz_cmdline),
       UNIT_TEST(test_bz_bad_headers),
