@@ -10,6 +10,7 @@
 #include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "error.h"
@@ -61,6 +62,12 @@
 /* Reads up to this size are first tried on the loop thread with
  * RWF_NOWAIT (see read_nowait). */
 #define NOWAIT_MAX (1u << 20)
+/* How long the loop keeps watching a queue it just drained before it asks
+ * the driver to notify again (LIBVMM_VIRTIO_BLK_POLL_US overrides; 0 turns
+ * it off). See poll_avail(). */
+#define POLL_US_DEFAULT 50u
+#define POLL_US_MAX 1000u
+#define ENV_POLL_US "LIBVMM_VIRTIO_BLK_POLL_US"
 
 struct blk_req;
 
@@ -77,6 +84,7 @@ struct virtio_blk {
   /* Loop thread only. */
   unsigned inflight;
   bool no_nowait; /* the file refused RWF_NOWAIT once: always the pool */
+  uint64_t poll_ns; /* see poll_avail(); 0: off */
   bool stalled[VMM__VIRTIO_MAX_QUEUES];
   struct blk_req *free_reqs;
 };
@@ -445,6 +453,34 @@ static int req_prepare(struct virtio_blk *b, struct blk_req *r) {
   }
 }
 
+static uint64_t now_ns(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/*
+ * Locked, loop thread, notifications still off: waits up to b->poll_ns for
+ * the driver to make more chains available. A notification costs the
+ * guest an exit (tens of microseconds on some hosts: docs/benchmarks.md,
+ * notify) and the loop a wake-up; a driver that keeps a queue busy posts
+ * its next requests within microseconds of seeing completions, and while
+ * notifications are off it does not exit to say so. The same adaptive
+ * idea as QEMU's AioContext polling, with a fixed window. Only while no
+ * request is on the thread pool: its completions run on this thread.
+ */
+static bool poll_avail(struct virtio_blk *b, struct vmm__virtq *vq) {
+  if (!b->poll_ns || b->inflight)
+    return false;
+  uint64_t t0 = now_ns();
+  do {
+    if (vmm__virtq_has_avail(vq))
+      return true;
+    __builtin_ia32_pause();
+  } while (now_ns() - t0 < b->poll_ns);
+  return false;
+}
+
 static void blk_queue_notify(struct vmm__virtio_dev *v, uint16_t qi) {
   struct virtio_blk *b = as_blk(v);
   struct vmm__virtq *vq = &v->queues[qi].vq;
@@ -452,6 +488,7 @@ static void blk_queue_notify(struct vmm__virtio_dev *v, uint16_t qi) {
   bool pushed = false;
   for (;;) {
     vmm__virtq_set_notify(vq, false);
+    unsigned budget_before = budget;
     int rc = 0;
     while (budget) {
       if (b->inflight >= MAX_INFLIGHT) {
@@ -503,6 +540,15 @@ static void blk_queue_notify(struct vmm__virtio_dev *v, uint16_t qi) {
       if (!budget)
         vmm__virtio_kick(v, qi);
       break;
+    }
+    if (budget != budget_before) {
+      /* The driver hears about this pass's completions before we wait
+       * for its next requests. */
+      if (pushed)
+        vmm__virtio_notify_used(v, qi);
+      pushed = false;
+      if (poll_avail(b, vq))
+        continue;
     }
     vmm__virtq_set_notify(vq, true);
     if (!vmm__virtq_has_avail(vq))
@@ -631,6 +677,14 @@ int vmm_virtio_blk_create(vmm_vm_t *vm, const vmm_virtio_config_t *config,
     return vmm__error(VMM_ENOMEM, "%s: out of memory", fn);
   b->fd = -1;
   b->readonly = cfg.flags & VMM_BLK_F_READONLY;
+  b->poll_ns = POLL_US_DEFAULT * 1000ull;
+  const char *poll = getenv(ENV_POLL_US);
+  if (poll && poll[0]) {
+    char *end;
+    unsigned long us = strtoul(poll, &end, 10);
+    if (!*end)
+      b->poll_ns = (us < POLL_US_MAX ? us : POLL_US_MAX) * 1000ull;
+  }
   b->num_queues = nq;
   if (cfg.serial[0]) {
     memcpy(b->serial, cfg.serial, ID_LEN);
