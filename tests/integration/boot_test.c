@@ -185,7 +185,7 @@ out:
 
 /* ---- PVH -------------------------------------------------------------- */
 
-static void test_pvh_module(void) {
+static void pvh_module(const char *guest) {
   struct test_vm t;
   const uint64_t ram = 48 * MiB;
   const size_t mod_len = 12345;
@@ -195,7 +195,7 @@ static void test_pvh_module(void) {
   if (!boot_vm(&t, ram))
     goto out;
   vmm_boot_config_t cfg = VMM_BOOT_CONFIG_INIT;
-  cfg.kernel_path = test_guest_path("boot_pvh");
+  cfg.kernel_path = test_guest_path(guest);
   cfg.initrd = mod;
   cfg.initrd_len = mod_len;
   cfg.cmdline = cmdline;
@@ -226,6 +226,10 @@ out:
   test_vm_destroy(&t);
   free(mod);
 }
+
+static void test_pvh_module(void) { pvh_module("boot_pvh"); }
+/* The same kernel in an ELF64 file, as Linux's vmlinux is. */
+static void test_pvh_elf64(void) { pvh_module("boot_pvh64"); }
 
 static void test_pvh_minimal(void) {
   struct test_vm t;
@@ -295,12 +299,13 @@ int main(int argc, char **argv) {
       {"bz_minimal", test_bz_minimal},
       {"bz_errors", test_bz_errors},
       {"pvh_module", test_pvh_module},
+      {"pvh_elf64", test_pvh_elf64},
       {"pvh_minimal", test_pvh_minimal},
       {"pvh_errors", test_pvh_errors},
   };
   const struct test_suite suite = {"boot", tests,
                                    sizeof(tests) / sizeof(tests[0])};
   return test_main(argc, argv, "boot_test",
-                   "--guest boot_bz PATH --guest boot_pvh PATH ", &suite, 1,
+                   "--guest boot_bz PATH --guest boot_pvh PATH --guest boot_pvh64 PATH ", &suite, 1,
                    TEST_TIMEOUT_S);
 }
