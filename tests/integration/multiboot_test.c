@@ -266,10 +266,11 @@ static uint64_t now_ms(void) {
   return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
-/* Started APs halted for good and a spinning BSP: pause, resume and stop
- * all return promptly. */
-static void test_smp_3_pause_stop(void) {
-  struct mb_run r = {"mbsmp", 3, "mbsmp spin=1", NULL, 0, NULL, NULL, 0};
+/* A spinning BSP with the APs halted for good (started) or still waiting
+ * for INIT/SIPI inside the backend (sipi=0): pause, resume and stop all
+ * return promptly. */
+static void smp_pause_stop(const char *cmdline, const char *line) {
+  struct mb_run r = {"mbsmp", 3, cmdline, NULL, 0, NULL, NULL, 0};
   struct mb_vm m;
   char out[1024] = "";
   if (mb_setup(&m, &r) && EXPECT_OK(vmm_vm_start(m.vm))) {
@@ -283,8 +284,7 @@ static void test_smp_3_pause_stop(void) {
       usleep(10000);
     }
     note("mbsmp spin: %s", out);
-    EXPECT_TRUEF(strstr(out, "started=2 mask=0x6 ok") != NULL, "UART: %s",
-                 out);
+    EXPECT_TRUEF(strstr(out, line) != NULL, "UART: %s", out);
     t0 = now_ms();
     EXPECT_OK(vmm_vm_pause(m.vm));
     EXPECT_EQ(vmm_vm_state(m.vm), VMM_VM_PAUSED);
@@ -297,6 +297,14 @@ static void test_smp_3_pause_stop(void) {
                  (unsigned long long)(now_ms() - t0));
   }
   vmm_vm_destroy(m.vm);
+}
+
+static void test_smp_3_pause_stop(void) {
+  smp_pause_stop("mbsmp spin=1", "started=2 mask=0x6 ok");
+}
+
+static void test_smp_3_no_sipi_pause_stop(void) {
+  smp_pause_stop("mbsmp sipi=0 spin=1", "started=0 mask=0x0 ok");
 }
 
 static void test_detect(void) {
@@ -370,6 +378,7 @@ static const struct test_def tests[] = {
     {"smp_3", test_smp_3},
     {"smp_3_no_sipi", test_smp_3_no_sipi},
     {"smp_3_pause_stop", test_smp_3_pause_stop},
+    {"smp_3_no_sipi_pause_stop", test_smp_3_no_sipi_pause_stop},
 };
 
 int main(int argc, char **argv) {
