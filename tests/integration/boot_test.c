@@ -293,6 +293,92 @@ out:
   free(kernel);
 }
 
+/* ---- plain ELF and argument errors ----------------------------------- */
+
+/* A static ELF64 without boot notes: loaded by segments, entered in long
+ * mode; the command line is in memory at info.cmdline. */
+static void test_elf64_plain(void) {
+  struct test_vm t;
+  if (!boot_vm(&t, 8 * MiB))
+    goto out;
+  vmm_boot_config_t cfg = VMM_BOOT_CONFIG_INIT;
+  cfg.kernel_path = test_guest_path("hello");
+  cfg.cmdline = "plain elf";
+  vmm_boot_info_t info = fresh_info();
+  if (!EXPECT_OK(vmm_boot(t.vm, &cfg, &info)))
+    goto out;
+  EXPECT_EQ(info.format, VMM_KERNEL_ELF);
+  EXPECT_EQ(info.kernel_start, GUEST_LOAD_GPA);
+  char line[16] = {0};
+  EXPECT_OK(vmm_mem_read(t.vm, info.cmdline, line, sizeof(line)));
+  EXPECT_STR(line, "plain elf");
+  if (RUN_EXPECT(&t, VMM_EXIT_HLT))
+    EXPECT_STR(t.console, "Hello from the guest\n");
+out:
+  test_vm_destroy(&t);
+}
+
+/* The PVH kernel with its note's type changed is a plain ELF32: entered
+ * at e_entry in 32-bit protected mode with nothing in EBX, which it
+ * notices. */
+static void test_elf32_plain(void) {
+  struct test_vm t;
+  size_t len = 0;
+  uint8_t *kernel = test_read_file(test_guest_path("boot_pvh"), &len);
+  CU_ASSERT_FATAL(kernel != NULL);
+  static const uint8_t pvh_note[16] = {4, 0, 0, 0, 4, 0, 0, 0, 18, 0, 0, 0,
+                                       'X', 'e', 'n', 0};
+  uint8_t *note = memmem(kernel, len, pvh_note, sizeof(pvh_note));
+  CU_ASSERT_FATAL(note != NULL);
+  note[8] = 17;
+  if (!boot_vm(&t, 8 * MiB))
+    goto out;
+  vmm_boot_config_t cfg = VMM_BOOT_CONFIG_INIT;
+  cfg.kernel = kernel;
+  cfg.kernel_len = len;
+  vmm_boot_info_t info = fresh_info();
+  if (!EXPECT_OK(vmm_boot(t.vm, &cfg, &info)))
+    goto out;
+  EXPECT_EQ(info.format, VMM_KERNEL_ELF);
+  EXPECT_EQ(info.entry, BOOT_PVH_LOAD);
+  if (RUN_UCALL(&t, UCALL_ABORT))
+    EXPECT_TRUEF(strstr(t.uc.text, "0x336ec578"), "%s", t.uc.text);
+out:
+  test_vm_destroy(&t);
+  free(kernel);
+}
+
+static void test_boot_args(void) {
+  vmm_vm_t *vm = NULL;
+  vmm_vm_config_t vc = VMM_VM_CONFIG_INIT;
+  vc.backend = test_backend;
+  if (!EXPECT_OK(vmm_vm_create(&vc, &vm)))
+    return;
+  EXPECT_OK(vmm_mem_map(vm, 0, 8 * MiB, NULL, 0, NULL));
+  vmm_boot_config_t cfg = VMM_BOOT_CONFIG_INIT;
+  cfg.kernel_path = test_guest_path("boot_bz");
+  EXPECT_RC(vmm_boot(vm, &cfg, NULL), VMM_EINVAL); /* no vCPU 0 */
+  EXPECT_TRUEF(strstr(vmm_last_error(), "vCPU 0"), "%s", vmm_last_error());
+  vmm_vcpu_t *cpu;
+  EXPECT_OK(vmm_vcpu_create(vm, 0, &cpu));
+  cfg.kernel_path = NULL;
+  EXPECT_RC(vmm_boot(vm, &cfg, NULL), VMM_EINVAL); /* no kernel */
+  cfg.format = 99;
+  cfg.kernel_path = test_guest_path("boot_bz");
+  EXPECT_RC(vmm_boot(vm, &cfg, NULL), VMM_EINVAL);
+  cfg.format = 0;
+  static const uint8_t junk[4096];
+  cfg.kernel_path = NULL;
+  cfg.kernel = junk;
+  cfg.kernel_len = sizeof(junk);
+  EXPECT_RC(vmm_boot(vm, &cfg, NULL), VMM_ENOEXEC);
+  EXPECT_TRUEF(strstr(vmm_last_error(), "none of the formats"), "%s",
+               vmm_last_error());
+  cfg.kernel_len = 0;
+  EXPECT_RC(vmm_boot(vm, &cfg, NULL), VMM_EINVAL);
+  vmm_vm_destroy(vm);
+}
+
 int main(int argc, char **argv) {
   static const struct test_def tests[] = {
       {"bz_initrd", test_bz_initrd},
@@ -302,10 +388,14 @@ int main(int argc, char **argv) {
       {"pvh_elf64", test_pvh_elf64},
       {"pvh_minimal", test_pvh_minimal},
       {"pvh_errors", test_pvh_errors},
+      {"elf64_plain", test_elf64_plain},
+      {"elf32_plain", test_elf32_plain},
+      {"boot_args", test_boot_args},
   };
   const struct test_suite suite = {"boot", tests,
                                    sizeof(tests) / sizeof(tests[0])};
   return test_main(argc, argv, "boot_test",
-                   "--guest boot_bz PATH --guest boot_pvh PATH --guest boot_pvh64 PATH ", &suite, 1,
+                   "--guest boot_bz PATH --guest boot_pvh PATH --guest boot_pvh64 PATH "
+                   "--guest hello PATH ", &suite, 1,
                    TEST_TIMEOUT_S);
 }
