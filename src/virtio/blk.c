@@ -467,7 +467,8 @@ static uint64_t now_ns(void) {
  * its next requests within microseconds of seeing completions, and while
  * notifications are off it does not exit to say so. The same adaptive
  * idea as QEMU's AioContext polling, with a fixed window. Only while no
- * request is on the thread pool: its completions run on this thread.
+ * request is on the thread pool (its completions run on this thread), and
+ * not on a host with one CPU (the guest could not run meanwhile).
  */
 static bool poll_avail(struct virtio_blk *b, struct vmm__virtq *vq) {
   if (!b->poll_ns || b->inflight)
@@ -677,7 +678,9 @@ int vmm_virtio_blk_create(vmm_vm_t *vm, const vmm_virtio_config_t *config,
     return vmm__error(VMM_ENOMEM, "%s: out of memory", fn);
   b->fd = -1;
   b->readonly = cfg.flags & VMM_BLK_F_READONLY;
-  b->poll_ns = POLL_US_DEFAULT * 1000ull;
+  /* With one CPU the guest cannot run while the loop watches for it. */
+  b->poll_ns = sysconf(_SC_NPROCESSORS_ONLN) > 1 ? POLL_US_DEFAULT * 1000ull
+                                                 : 0;
   const char *poll = getenv(ENV_POLL_US);
   if (poll && poll[0]) {
     char *end;
