@@ -2,6 +2,8 @@
 #ifndef VMM__BACKEND_OPS_H
 #define VMM__BACKEND_OPS_H
 
+#include <stdbool.h>
+
 #include <libvmm/libvmm.h>
 
 /* msi_route_set: allocate a new GSI. */
@@ -73,7 +75,26 @@ struct vmm__backend_ops {
   int (*set_debug)(void *bvcpu, uint32_t flags);
   /* vmm_mp_state_t of the vCPU; NULL when the backend cannot tell. */
   int (*get_mp_state)(void *bvcpu, uint32_t *state);
+
+  /*
+   * Event delivery for the emulation-failure assist (src/x86/assist.c).
+   * inject_event makes the next entry deliver `vector` through the guest's
+   * IDT before any instruction runs, with the current RIP as the return
+   * address: VMM__EVENT_EXCEPTION as a CPU exception (with `error_code`
+   * when has_error), VMM__EVENT_INTERRUPT like an interrupt (no error
+   * code, no check of RFLAGS.IF: what INT n and the traps INT3/INT1 look
+   * like once RIP was moved past the instruction). NULL when the backend
+   * cannot; the assist then leaves the exit to the caller.
+   */
+  int (*inject_event)(void *bvcpu, uint8_t vector, int kind, int has_error,
+                      uint32_t error_code);
+  /* Guest-virtual to guest-physical through the vCPU's current paging;
+   * *valid false when unmapped. NULL when the backend cannot. */
+  int (*translate)(void *bvcpu, uint64_t gva, uint64_t *gpa, bool *valid);
 };
+
+#define VMM__EVENT_EXCEPTION 0
+#define VMM__EVENT_INTERRUPT 1
 
 /* Compiled-in backends, in "auto" preference order; NULL-terminated. */
 extern const struct vmm__backend_ops *const vmm__backends[];

@@ -86,6 +86,13 @@ int vmm_vcpu_create(vmm_vm_t *vm, uint32_t id, vmm_vcpu_t **out) {
     rc = vmm__error(VMM_EEXIST, "vmm_vcpu_create: vCPU %u exists", id);
   } else {
     rc = vm->ops->vcpu_create(vm->bvm, id, &vcpu->bvcpu);
+    vcpu->assist_flags = VMM_ASSIST_DEFAULT;
+    /* The VM's CPU template, if one was set (vmm_vm_set_cpu_template). */
+    if (rc == 0 && vm->cpu_template[0]) {
+      rc = vmm__cpu_template_apply(vcpu, vm->cpu_template);
+      if (rc < 0)
+        vm->ops->vcpu_destroy(vcpu->bvcpu);
+    }
     if (rc == 0) {
       rc = vmm__handle_add(vcpu, VMM__H_VCPU);
       if (rc < 0)
@@ -219,6 +226,12 @@ VMM__HOT static int run_loop(vmm_vcpu_t *vcpu, vmm_exit_t *exit) {
                     exit->u.mmio.data,
                     exit->u.mmio.size, 1, (int)exit->u.mmio.is_write,
                     &handled);
+      break;
+    case VMM_EXIT_INTERNAL_ERROR:
+      /* An instruction the backend could not emulate: the assist may do
+       * what the CPU would have (src/x86/assist.c). */
+      if (exit->u.internal.kind == VMM_INTERNAL_EMULATION)
+        rc = vmm__assist_emulation_failure(vcpu, exit, &handled);
       break;
     default:
       break;

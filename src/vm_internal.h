@@ -53,6 +53,9 @@ struct vmm_vm {
    * later events relative to it, 0 until they happen (vmm__vm_mark). */
   uint64_t created_ns;
   _Atomic uint64_t start_ns, first_output_ns, boot_done_ns;
+  /* The CPU template for vCPUs created from now on ("" = none), set by
+   * vmm_vm_set_cpu_template() (src/x86/cpu_template.c). */
+  char cpu_template[256];
 };
 
 /* The handler range a vCPU used last in one address space; valid while
@@ -80,6 +83,10 @@ struct vmm_vcpu {
   /* The last exit handed to the caller needs completing on the next run. */
   bool pending_hypercall;
   struct vmm__io_cache pio_cache, mmio_cache;
+  /* The emulation-failure assist (src/x86/assist.c): VMM_ASSIST_* flags
+   * and counters. */
+  uint32_t assist_flags;
+  vmm_vcpu_stats_t stats;
 };
 
 struct vmm_mem_region {
@@ -113,6 +120,15 @@ uint64_t vmm__now_ns(void);
  * the VM unless it holds a time already; returns the time recorded by
  * this call, 0 when the slot was set before. Any thread. */
 uint64_t vmm__vm_mark(vmm_vm_t *vm, _Atomic uint64_t *slot);
+/* CPU templates (src/x86/cpu_template.c): applies `spec` to a vCPU that
+ * is not running; and whether the vCPU's CPUID hides feature `name`. */
+int vmm__cpu_template_apply(vmm_vcpu_t *vcpu, const char *spec);
+bool vmm__cpu_feature_hidden(vmm_vcpu_t *vcpu, const char *name);
+/* The emulation-failure assist (src/x86/assist.c): handles an
+ * INTERNAL_ERROR exit of kind EMULATION; *resume true when the guest may
+ * simply be run again. Fills the exit's bytes and mode either way. */
+int vmm__assist_emulation_failure(vmm_vcpu_t *vcpu, vmm_exit_t *exit,
+                                  bool *resume);
 
 /* Hypercall dispatch for an OUT to the hypercall port (vcpu.c → io.c). */
 int vmm__hypercall_dispatch(vmm_vcpu_t *vcpu, vmm_exit_t *exit, bool *handled);

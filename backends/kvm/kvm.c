@@ -504,4 +504,6 @@ const struct vmm__backend_ops vmm__kvm_ops = {
     .set_cpuid = vmm__kvm_set_cpuid,
     .set_debug = vmm__kvm_set_debug,
     .get_mp_state = vmm__kvm_get_mp_state,
+    .inject_event = vmm__kvm_inject_event,
+    .translate = vmm__kvm_translate,
 };

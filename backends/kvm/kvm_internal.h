@@ -67,5 +67,9 @@ int vmm__kvm_set_cpuid(void *bvcpu, const vmm_cpuid_entry_t *entries,
                        size_t count);
 int vmm__kvm_set_debug(void *bvcpu, uint32_t flags);
 int vmm__kvm_get_mp_state(void *bvcpu, uint32_t *state);
+int vmm__kvm_inject_event(void *bvcpu, uint8_t vector, int kind,
+                          int has_error, uint32_t error_code);
+int vmm__kvm_translate(void *bvcpu, uint64_t gva, uint64_t *gpa,
+                       bool *valid);
 
 #endif

@@ -526,3 +526,56 @@ int vmm__kvm_get_mp_state(void *bvcpu, uint32_t *state) {
   }
   return 0;
 }
+
+/* ---- event injection and address translation (the assist) ------------ */
+
+/*
+ * Through KVM_SET_VCPU_EVENTS, keeping what else is pending. An exception
+ * goes in as an injected exception. An "interrupt" goes in as an injected
+ * external interrupt: KVM treats vectors 3 and 4 as software exceptions
+ * (and INT n as a software interrupt) whose length it adds to RIP itself,
+ * from the last exit's instruction length (VMX) or by decoding (SVM); an
+ * external-interrupt event is delivered with RIP as it is, which is what
+ * the assist wants after moving RIP past the instruction.
+ */
+int vmm__kvm_inject_event(void *bvcpu, uint8_t vector, int kind,
+                          int has_error, uint32_t error_code) {
+  struct kvm_vcpu *v = bvcpu;
+  struct kvm_vcpu_events ev;
+  memset(&ev, 0, sizeof(ev));
+  if (ioctl(v->fd, KVM_GET_VCPU_EVENTS, &ev) < 0)
+    return ioctl_error(v, "KVM_GET_VCPU_EVENTS");
+  if (ev.exception.injected || ev.exception.pending || ev.interrupt.injected)
+    return vmm__error(VMM_EBUSY, "kvm: vCPU %u: an event is already being "
+                      "delivered (exception %u, interrupt %u)", v->id,
+                      ev.exception.nr, ev.interrupt.nr);
+  ev.flags = 0; /* leave NMI, SIPI, SMM and the shadow as they are */
+  if (kind == VMM__EVENT_EXCEPTION) {
+    if (vector > 31)
+      return vmm__error(VMM_EINVAL, "kvm: exception vector %u > 31", vector);
+    ev.exception.injected = 1;
+    ev.exception.nr = vector;
+    ev.exception.has_error_code = has_error ? 1 : 0;
+    ev.exception.error_code = error_code;
+  } else {
+    ev.interrupt.injected = 1;
+    ev.interrupt.nr = vector;
+    ev.interrupt.soft = 0;
+  }
+  if (ioctl(v->fd, KVM_SET_VCPU_EVENTS, &ev) < 0)
+    return ioctl_error(v, "KVM_SET_VCPU_EVENTS");
+  return 0;
+}
+
+int vmm__kvm_translate(void *bvcpu, uint64_t gva, uint64_t *gpa,
+                       bool *valid) {
+  struct kvm_vcpu *v = bvcpu;
+  struct kvm_translation tr;
+  memset(&tr, 0, sizeof(tr));
+  tr.linear_address = gva;
+  if (ioctl(v->fd, KVM_TRANSLATE, &tr) < 0)
+    return ioctl_error(v, "KVM_TRANSLATE");
+  *gpa = tr.physical_address;
+  *valid = tr.valid != 0;
+  return 0;
+}

@@ -16,5 +16,6 @@
 #include <libvmm/virtio.h>
 #include <libvmm/uv.h>
 #include <libvmm/boot.h>
+#include <libvmm/cpu.h>
 
 #endif

@@ -34,6 +34,12 @@ typedef enum vmm_internal_error {
   VMM_INTERNAL_DELIVERY = 4    /* an event could not be delivered */
 } vmm_internal_error_t;
 
+/* CPU modes in exit->u.internal.cpu_mode. */
+#define VMM_CPU_MODE_UNKNOWN 0
+#define VMM_CPU_MODE_REAL 1      /* CR0.PE clear */
+#define VMM_CPU_MODE_PROTECTED 2 /* CR0.PE set, not long mode (VM86 too) */
+#define VMM_CPU_MODE_LONG 3      /* EFER.LMA: 64-bit or compatibility */
+
 /*
  * The exit record filled by vmm_vcpu_run(). For IO and MMIO reads the
  * caller stores the value the guest reads into `data` before calling
@@ -75,6 +81,12 @@ typedef struct vmm_exit {
       uint8_t insn_len;
       uint8_t insn[15];       /* the faulting instruction, when known */
       uint64_t data[4];
+      /* Where the vCPU was (filled for EMULATION; 0 when unknown). */
+      uint8_t cpu_mode;       /* VMM_CPU_MODE_* */
+      uint8_t code_bits;      /* 16, 32 or 64: how the bytes decode */
+      uint8_t cpl;            /* current privilege level, 0..3 */
+      uint8_t reserved8;
+      uint32_t reserved32;
     } internal;
     uint8_t padding[256];
   } u;
