@@ -13,9 +13,9 @@
 #include <string.h>
 
 #include "assist_guest.h"
-#include "vt_harness.h"
-
-const char *vt_guest = "assist";
+#include "check.h"
+#include "runner.h"
+#include "test_vm.h"
 
 #define AG_PROBE_NAME(name) #name,
 static const char *const probe_names[] = {AG_PROBES(AG_PROBE_NAME)};
@@ -565,7 +565,7 @@ static void test_template_errors(void) {
   test_vm_destroy(&t);
 }
 
-static const struct vt_test tests[] = {
+static const struct test_def tests[] = {
     {"ring0_probe", test_ring0_probe},
     {"exceptions", test_exceptions},
     {"assist_off", test_assist_off},
@@ -577,6 +577,8 @@ static const struct vt_test tests[] = {
 };
 
 int main(int argc, char **argv) {
-  return vt_main(argc, argv, "cpu_test", "cpu", tests,
-                 sizeof(tests) / sizeof(tests[0]));
+  static const struct test_suite suites[] = {
+      {"cpu", tests, sizeof(tests) / sizeof(tests[0])}};
+  return test_main(argc, argv, "cpu_test", "--guest assist PATH", suites, 1,
+                   120);
 }
