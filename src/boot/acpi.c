@@ -313,11 +313,11 @@ static void fadt_build(uint8_t *t, const vmm__platform_t *p, uint32_t facs,
   t[91] = VMM__ACPI_PM_TMR_LEN;
   put16(t + 96, 101);  /* C2 latency > 100: no C2 */
   put16(t + 98, 1001); /* C3 latency > 1000: no C3 */
-  /* IA-PC boot architecture: legacy devices (the UART), an 8042 only if
-   * the VM has one, no VGA, no CMOS RTC unless there is one; MSI works. */
+  /* IA-PC boot architecture: legacy devices (the UART), no VGA, no CMOS
+   * RTC unless there is one; MSI works. The 8042 flag stays clear even
+   * with libvmm's i8042: that is only a reset line, and with the flag set
+   * Linux probes it as a keyboard controller for a second and fails. */
   uint16_t boot = 0x0001 | 0x0004;
-  if (p->i8042)
-    boot |= 0x0002;
   if (!p->rtc)
     boot |= 0x0020;
   put16(t + 109, boot);
@@ -332,7 +332,8 @@ static void fadt_build(uint8_t *t, const vmm__platform_t *p, uint32_t facs,
   }
   put32(t + 112, flags);
   t[131] = 3; /* FADT minor version: ACPI 6.3 */
-  put64(t + 132, facs);
+  /* X_FIRMWARE_CTRL stays 0: the spec wants one of the two FACS
+   * pointers, and Linux installs the FACS twice when both are set. */
   put64(t + 140, dsdt);
   gas_io(t + 148, 32, 2, VMM__ACPI_PM1_EVT);
   gas_io(t + 172, 16, 2, VMM__ACPI_PM1_CNT);
