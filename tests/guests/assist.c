@@ -147,7 +147,7 @@ static void probe(unsigned which) {
   case AG_PROBE_fxrstor: PROBE("fxsave (%%rdi)", "fxrstor (%%rdi)"); break;
   case AG_PROBE_sse_movdqa: PROBE("", "movdqa (%%rdi), %%xmm0"); break;
   case AG_PROBE_ldmxcsr:
-    PROBE("stmxcsr (%%rdi)", "ldmxcsr (%%rdi)");
+    PROBE("movl $0x1f80, (%%rdi)", "ldmxcsr (%%rdi)");
     break;
   case AG_PROBE_x87_fld1: PROBE("", "fld1\n\tfstp %%st(0)"); break;
   case AG_PROBE_xgetbv:
@@ -164,8 +164,8 @@ static void probe(unsigned which) {
     PROBE(XSAVE_ON("3"), "mov $3, %%eax\n\txsave (%%rdi)");
     break;
   case AG_PROBE_xrstor:
-    PROBE(XSAVE_ON("3") "mov $3, %%eax\n\txsave (%%rdi)",
-          "mov $3, %%eax\n\txrstor (%%rdi)");
+    /* probe_buf is zero: an XSAVE header with XSTATE_BV 0 (init state). */
+    PROBE(XSAVE_ON("3"), "mov $3, %%eax\n\txrstor (%%rdi)");
     break;
   case AG_PROBE_xsaveopt:
     PROBE(XSAVE_ON("3"), "mov $3, %%eax\n\txsaveopt (%%rdi)");
