@@ -12,10 +12,6 @@
 #include <string.h>
 
 #include <libvmm/libvmm.h>
-#if __has_include(<libvmm/cpu.h>)
-#include <libvmm/cpu.h>
-#define HAVE_CPU_TEMPLATES 1
-#endif
 
 #include "vmm_boot.h"
 
@@ -176,16 +172,9 @@ static int build(struct launcher *L) {
   }
   for (uint32_t i = 0; i < o->cpus; i++)
     TRY(vmm_vcpu_create(L->vm, i, &L->vcpus[i]), "creating a vCPU");
-  if (o->cpu_template) {
-#ifdef HAVE_CPU_TEMPLATES
-    TRY(vmm_vm_set_cpu_template(L->vm, o->cpu_template),
-        "--cpu-template");
-#else
-    fprintf(stderr, "vmm-boot: --cpu-template: CPU templates are not "
-                    "available in this libvmm yet\n");
-    return VMM_ENOTSUP;
-#endif
-  }
+  /* Before any vCPU runs; it also covers the vCPUs created above. */
+  if (o->cpu_template)
+    TRY(vmm_vm_set_cpu_template(L->vm, o->cpu_template), "--cpu-template");
 
   /* The UART at COM1 (through the relay with --timings). */
   vmm_chardev_t *chr = NULL;

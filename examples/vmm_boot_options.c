@@ -45,6 +45,19 @@ void print_usage(FILE *f) {
           VMM_MAX_VCPUS, VMM_BOOT_TIMER_PORT, VMM_BOOT_TIMER_MAGIC,
           EXIT_USAGE, EXIT_SETUP, EXIT_RESET, EXIT_TRIPLE_FAULT,
           EXIT_INTERNAL, EXIT_ERROR);
+  fprintf(f, "\nCPU templates:");
+  for (unsigned i = 0; vmm_cpu_template_name(i); i++)
+    fprintf(f, " %s", vmm_cpu_template_name(i));
+  fprintf(f, "\nCPU features (for -feat/+feat):");
+  for (unsigned i = 0, col = 80; vmm_cpu_feature_name(i); i++) {
+    const char *n = vmm_cpu_feature_name(i);
+    if (col + strlen(n) + 1 > 76) {
+      fprintf(f, "\n ");
+      col = 1;
+    }
+    col += (unsigned)fprintf(f, " %s", n);
+  }
+  fprintf(f, "\n");
 }
 
 static int bad(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -143,6 +156,8 @@ int parse_options(int argc, char **argv, struct options *o) {
     } else if (!strcmp(name, "--cpu-template")) {
       if (!*v)
         return bad("--cpu-template needs a value");
+      if (vmm_cpu_template_check(v) < 0)
+        return bad("--cpu-template: %s", vmm_last_error());
       o->cpu_template = v;
     } else if (!strcmp(name, "--mem")) {
       /* 2 MiB: the boot layout below 1 MiB plus a small kernel; 1 TiB is

@@ -6,6 +6,7 @@
  *   boottime   write 123 to the boot-time port 0xf5
  *   modules    print the size and first bytes of each module (the initrd)
  *   memmap     print the memory map the loader passed
+ *   cpuid      print CPUID leaf 1's ECX and EDX (CPU templates)
  *   smp=N      start the other N-1 processors with INIT/SIPI through the
  *              local APIC and wait until all have checked in
  *   exit=N     write N to the debug-exit port 0xf4
@@ -305,6 +306,14 @@ static void run(const char *w, uint32_t len) {
     show_modules();
   } else if (word_is(w, len, "memmap")) {
     show_memmap();
+  } else if (word_is(w, len, "cpuid")) {
+    uint32_t a = 1, b, c = 0, d;
+    __asm__ volatile("cpuid" : "+a"(a), "=b"(b), "+c"(c), "=d"(d));
+    puts_("boot-guest: cpuid 1: ecx=");
+    putx(c);
+    puts_(" edx=");
+    putx(d);
+    puts_("\n");
   } else if (len > 4 && word_is(w, 4, "smp=")) {
     start_aps(number(w + 4, len - 4));
   } else if (len > 5 && word_is(w, 5, "exit=")) {
