@@ -19,7 +19,8 @@
  *
  * Entered in 32-bit protected mode without paging: PVH with EBX =
  * hvm_start_info, multiboot with EAX = 0x2badb002 and EBX = the info
- * block. Ring 0 only, few instructions: cheap on an emulating KVM. */
+ * block; the bzImage at its 64-bit entry with RSI = boot_params (the
+ * loader identity-maps the low 4 GiB). Ring 0 only, few instructions: cheap on an emulating KVM. */
 #include <stddef.h>
 #include <stdint.h>
 
@@ -53,6 +54,25 @@ __asm__(".pushsection .multiboot, \"a\"\n"
         ".popsection\n");
 #endif
 
+#define BZ_MAGIC 0x627a696du /* our own mark: "entered as a bzImage" */
+#ifdef BOOT_BZIMAGE
+/* The payload starts with the 32-bit entry (unused: libvmm takes the
+ * 64-bit one) and has the 64-bit entry at +0x200, as in Linux. */
+__asm__(".section .text.head, \"ax\"\n"
+        ".code32\n"
+        "startup_32: ud2\n"
+        ".org 0x200\n"
+        ".code64\n"
+        ".globl startup_64\n"
+        "startup_64:\n"
+        "  lea stack_top(%rip), %rsp\n"
+        "  mov $0x627a696d, %edi\n" /* BZ_MAGIC; RSI is boot_params */
+        "  call boot_main\n"
+        "1: cli\n"
+        "  hlt\n"
+        "  jmp 1b\n"
+        ".text\n");
+#else
 __asm__(".section .text.entry, \"ax\"\n"
         ".globl _start\n"
         "_start:\n"
@@ -64,12 +84,13 @@ __asm__(".section .text.entry, \"ax\"\n"
         "  hlt\n"
         "  jmp 1b\n"
         ".text\n");
+#endif
 
 /* The stack (the entry code refers to it by name). */
 __attribute__((used, aligned(16))) uint8_t boot_stack[8192];
 __asm__(".set stack_top, boot_stack + 8192");
 
-void boot_main(uint32_t eax, uint32_t ebx);
+void boot_main(uint32_t magic, uintptr_t info);
 
 static inline void outb(uint16_t port, uint8_t v) {
   __asm__ volatile("outb %0, %1" : : "a"(v), "Nd"(port));
@@ -144,7 +165,7 @@ static struct {
   const char *cmdline;
   uint32_t nmods;
   uint32_t rsdp;
-  uint32_t pvh, mbi; /* the structures, 0 when not that protocol */
+  uint32_t pvh, mbi, bp; /* the structures, 0 when not that protocol */
 } boot;
 
 /* ---- SMP: INIT, SIPI, count the processors that check in -------------- */
@@ -260,7 +281,10 @@ static uint32_t number(const char *s, uint32_t len) {
 static void show_modules(void) {
   for (uint32_t i = 0; i < boot.nmods; i++) {
     uint32_t start, size;
-    if (boot.pvh) { /* hvm_modlist_entry: paddr, size, cmdline, reserved */
+    if (boot.bp) { /* boot_params: ramdisk_image, ramdisk_size */
+      start = rd32(boot.bp + 0x218);
+      size = rd32(boot.bp + 0x21c);
+    } else if (boot.pvh) { /* hvm_modlist_entry: paddr, size, cmdline, reserved */
       uint32_t e = rd32(boot.pvh + 16) + i * 32;
       start = rd32(e);
       size = rd32(e + 8);
@@ -280,7 +304,19 @@ static void show_modules(void) {
 }
 
 static void show_memmap(void) {
-  if (boot.pvh) { /* hvm_memmap_table_entry: addr, size, type, reserved */
+  if (boot.bp) { /* e820_entries at 0x1e8, the table at 0x2d0 */
+    uint32_t n = *(volatile uint8_t *)(uintptr_t)(boot.bp + 0x1e8);
+    for (uint32_t i = 0; i < n; i++) {
+      uint32_t e = boot.bp + 0x2d0 + i * 20;
+      puts_("boot-guest: memory ");
+      putx((uint64_t)rd32(e + 4) << 32 | rd32(e));
+      puts_(" size ");
+      putx((uint64_t)rd32(e + 12) << 32 | rd32(e + 8));
+      puts_(" type ");
+      putu(rd32(e + 16));
+      puts_("\n");
+    }
+  } else if (boot.pvh) { /* hvm_memmap_table_entry: addr, size, type, reserved */
     uint32_t map = rd32(boot.pvh + 40), n = rd32(boot.pvh + 48);
     for (uint32_t i = 0; i < n; i++) {
       uint32_t e = map + i * 24;
@@ -330,7 +366,7 @@ static void run(const char *w, uint32_t len) {
                      "div %%ecx" /* #DE, then #GP, #DF: no IDT for any */
                      : : "m"(no_idt), "a"(1), "d"(0) : "ecx");
   } else if (word_is(w, len, "internal")) {
-    __asm__ volatile("jmp *%0" : : "r"(0xf0000000u));
+    __asm__ volatile("jmp *%0" : : "r"((uintptr_t)0xf0000000u));
   } else if (word_is(w, len, "poweroff")) {
     acpi_poweroff();
   } else if (word_is(w, len, "hang")) {
@@ -339,8 +375,15 @@ static void run(const char *w, uint32_t len) {
   }
 }
 
-void boot_main(uint32_t eax, uint32_t ebx) {
-  if (eax == MB_BOOT_MAGIC) {
+void boot_main(uint32_t magic, uintptr_t info) {
+  uint32_t ebx = (uint32_t)info;
+  if (magic == BZ_MAGIC) {
+    boot.via = "bzimage";
+    boot.bp = ebx;
+    boot.cmdline = (const char *)(uintptr_t)rd32(ebx + 0x228);
+    boot.nmods = rd32(ebx + 0x21c) ? 1 : 0;
+    boot.rsdp = rd32(ebx + 0x70); /* acpi_rsdp_addr (below 4 GiB) */
+  } else if (magic == MB_BOOT_MAGIC) {
     boot.via = "multiboot";
     boot.mbi = ebx;
     uint32_t flags = rd32(ebx);

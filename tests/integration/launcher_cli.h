@@ -5,7 +5,8 @@
 
 #include "runner.h"
 
-/* {NULL, NULL}-terminated. Need --guest vmm-boot, launch-pvh and launch-mb. */
+/* {NULL, NULL}-terminated. Need --guest vmm-boot, launch-pvh, launch-mb and
+ * launch-bz (mbinfo and mbsmp optional). */
 extern const struct test_def launcher_cli_tests[];
 
 #endif

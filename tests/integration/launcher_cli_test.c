@@ -502,6 +502,56 @@ static void test_multiboot_kernels(void) {
   remove_dir(&r);
 }
 
+/* The same guest in each format vmm_boot() detects: bzImage (64-bit
+ * entry), PVH and multiboot (32-bit), through every exit path that
+ * depends on the CPU mode, with an initrd / module and 3 vCPUs. */
+static void test_formats(void) {
+  static const struct {
+    const char *guest, *via, *mode;
+  } formats[] = {
+      {"launch-bz", "bzimage", "64-bit mode, CPL 0, paging"},
+      {"launch-pvh", "pvh", "32-bit protected mode, CPL 0, no paging"},
+      {"launch-mb", "multiboot", "32-bit protected mode, CPL 0, no paging"},
+  };
+  struct run r;
+  if (!new_dir(&r))
+    return;
+  char path[128], want[128];
+  snprintf(path, sizeof(path), "%s/initrd", r.dir);
+  FILE *f = fopen(path, "w");
+  if (f) {
+    fputs("formats-initrd", f);
+    fclose(f);
+  }
+  for (size_t i = 0; i < sizeof(formats) / sizeof(formats[0]); i++) {
+    const char *g = formats[i].guest;
+    if (!test_guest_path(g)) {
+      check_true(false, __LINE__, g, "--guest %s PATH not given", g);
+      continue;
+    }
+    if (BOOT(&r, g, "--initrd", "@/initrd", "--cpus", "3", "--cmdline",
+             "modules smp=3 boottime exit=3", "--timings")) {
+      EXPECT_STATUS(&r, 7);
+      snprintf(want, sizeof(want), "booted via %s", formats[i].via);
+      EXPECT_HAS(r.uart, want);
+      EXPECT_HAS(r.uart, "module 0: 14 bytes: formats-initrd");
+      EXPECT_HAS(r.uart, "boot-guest: 3 CPUs up");
+      EXPECT_TRUE(!strstr(r.err, "(boot-time port): not seen"));
+    }
+    if (BOOT(&r, g, "--cmdline", "triple")) {
+      EXPECT_STATUS(&r, 8);
+      EXPECT_HAS(r.err, formats[i].mode);
+    }
+    if (BOOT(&r, g, "--cpus", "2", "--cmdline", "internal")) {
+      EXPECT_STATUS(&r, 10);
+      EXPECT_HAS(r.err, "rip 0xf0000000");
+      EXPECT_HAS(r.err, formats[i].mode);
+      EXPECT_HAS(r.err, "vCPU 1: uninitialized"); /* never started */
+    }
+  }
+  remove_dir(&r);
+}
+
 const struct test_def launcher_cli_tests[] = {
     {"usage", test_usage},
     {"bad_kernel", test_bad_kernel},
@@ -514,6 +564,7 @@ const struct test_def launcher_cli_tests[] = {
     {"cpu_template", test_cpu_template},
     {"poweroff", test_poweroff},
     {"multiboot", test_multiboot},
+    {"formats", test_formats},
     {"multiboot_kernels", test_multiboot_kernels},
     {NULL, NULL},
 };
