@@ -68,6 +68,10 @@ VMM_EXPORT const char *vmm_cpu_feature_name(unsigned i);
  *                         table, and some backends pass host bits through
  *                         (docs/platforms.md), so a guest told "popcnt"
  *                         would get #UD for using it.
+ *   VMM_ASSIST_EMULATE    carries out a few instructions itself, ones
+ *                         every x86-64 guest may run or whose CPUID bit
+ *                         some backends cannot hide: POPCNT, STAC/CLAC,
+ *                         RDTSCP, LDMXCSR/STMXCSR, FNSTSW, FWAIT, EMMS
  *
  * Everything else reaches the caller as before, with the instruction's
  * bytes in exit->u.internal (insn, insn_len), the CPU mode (cpu_mode,
@@ -78,9 +82,10 @@ VMM_EXPORT const char *vmm_cpu_feature_name(unsigned i);
 #define VMM_ASSIST_UD (1u << 1)
 #define VMM_ASSIST_SOFT_INT (1u << 2)
 #define VMM_ASSIST_HIDDEN_UD (1u << 3)
-#define VMM_ASSIST_ALL 0xfu
+#define VMM_ASSIST_EMULATE (1u << 4)
+#define VMM_ASSIST_ALL 0x1fu
 #define VMM_ASSIST_DEFAULT \
-  (VMM_ASSIST_INT3 | VMM_ASSIST_UD | VMM_ASSIST_SOFT_INT)
+  (VMM_ASSIST_INT3 | VMM_ASSIST_UD | VMM_ASSIST_SOFT_INT | VMM_ASSIST_EMULATE)
 VMM_EXPORT int vmm_vcpu_set_assist(vmm_vcpu_t *vcpu, uint32_t flags);
 
 /* Counters of one vCPU. Set `size` to sizeof(vmm_vcpu_stats_t) first:
@@ -95,6 +100,7 @@ typedef struct vmm_vcpu_stats {
   uint64_t assist_hidden_ud;  /* instructions of hidden features */
   uint64_t emulation_failures; /* every emulation failure the backend
                                   reported, handled or not */
+  uint64_t assist_emulated;   /* of the assists: instructions carried out */
 } vmm_vcpu_stats_t;
 VMM_EXPORT int vmm_vcpu_get_stats(vmm_vcpu_t *vcpu, vmm_vcpu_stats_t *stats);
 

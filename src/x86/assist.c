@@ -8,6 +8,7 @@
 #include "error.h"
 #include "vm_internal.h"
 #include "x86/decode.h"
+#include "x86/emulate.h"
 
 int vmm_vcpu_set_assist(vmm_vcpu_t *vcpu, uint32_t flags) {
   if (!vmm__handle_valid(vcpu, VMM__H_VCPU))
@@ -36,6 +37,7 @@ int vmm_vcpu_get_stats(vmm_vcpu_t *vcpu, vmm_vcpu_stats_t *stats) {
   LOAD(assist_soft_int);
   LOAD(assist_hidden_ud);
   LOAD(emulation_failures);
+  LOAD(assist_emulated);
 #undef LOAD
   size_t n = stats->size < sizeof(copy) ? stats->size : sizeof(copy);
   copy.size = n;
@@ -284,6 +286,17 @@ int vmm__assist_emulation_failure(vmm_vcpu_t *vcpu, vmm_exit_t *exit,
              (flags & VMM_ASSIST_HIDDEN_UD) &&
              vmm__cpu_feature_hidden(vcpu, feature)) {
     a = FAULT_UD, counter = &vcpu->stats.assist_hidden_ud;
+  }
+  if (a == NONE && drc == 0 && (flags & VMM_ASSIST_EMULATE)) {
+    bool done = false;
+    if (vmm__x86_emulate(vcpu, &d, &regs, &s, cpl, &done) == 0 && done) {
+      count(&vcpu->stats.assist_emulated);
+      count(&vcpu->stats.assists);
+      *resume = true;
+      return 0;
+    }
+    /* get_regs again: a failed emulation may have changed our copy */
+    ops->get_regs(vcpu->bvcpu, &regs);
   }
   if (a != NONE && ops->inject_event) {
     rc = deliver(vcpu, &regs, a, vector, d.len);

@@ -315,6 +315,67 @@ static void exceptions(void) {
   GUEST_SYNC(AG_SYNC_EXCEPTIONS, bp, ud, soft, exc_count);
 }
 
+/* Instructions the assist may carry out itself; checked where CPUID says
+ * they exist (whoever runs them). */
+static void emulated(void) {
+  uint32_t r[4], r7[4], e1[4];
+  unsigned ran = 0;
+  cpuid(1, 0, r);
+  cpuid(7, 0, r7);
+  cpuid(0x80000001u, 0, e1);
+  if (r[2] & (1u << 23)) { /* POPCNT */
+    uint64_t out, flags, mem = 0xffff0000ffff0000ull;
+    __asm__ volatile("popcnt %2, %0\n\tpushf\n\tpop %1"
+                     : "=&r"(out), "=&r"(flags) : "r"(0xf0f0ull) : "cc");
+    GUEST_ASSERT_EQ(out, 8);
+    GUEST_ASSERT_EQ(flags & 0x8d5, 0); /* ZF, CF, OF, SF, AF, PF clear */
+    __asm__ volatile("popcnt %2, %0\n\tpushf\n\tpop %1"
+                     : "=&r"(out), "=&r"(flags) : "r"(0ull) : "cc");
+    GUEST_ASSERT_EQ(out, 0);
+    GUEST_ASSERT_EQ(flags & 0x8d5, 0x40); /* ZF alone */
+    __asm__ volatile("popcntq %1, %0" : "=r"(out) : "m"(mem) : "cc");
+    GUEST_ASSERT_EQ(out, 32);
+    uint64_t ax = 0x1122334455667788ull;
+    __asm__ volatile("popcnt %w1, %w0" : "+r"(ax) : "r"(0x7ull) : "cc");
+    GUEST_ASSERT_EQ(ax, 0x1122334455660003ull); /* 16-bit: upper kept */
+    uint32_t e = 0xffffffffu;
+    uint64_t wide = ~0ull;
+    __asm__ volatile("popcnt %k1, %k0" : "+r"(wide) : "r"(e) : "cc");
+    GUEST_ASSERT_EQ(wide, 32); /* 32-bit: upper half cleared */
+    ran |= AG_EM_POPCNT;
+  }
+  if (r7[1] & (1u << 20)) { /* SMAP: STAC / CLAC */
+    uint64_t f1, f2;
+    __asm__ volatile("stac\n\tpushf\n\tpop %0\n\tclac\n\tpushf\n\t"
+                     "pop %1" : "=&r"(f1), "=&r"(f2) : : "cc");
+    GUEST_ASSERT(f1 & (1u << 18));
+    GUEST_ASSERT(!(f2 & (1u << 18)));
+    ran |= AG_EM_SMAP;
+  }
+  if (e1[3] & (1u << 27)) { /* RDTSCP */
+    uint32_t lo, hi, aux;
+    __asm__ volatile("rdtscp" : "=a"(lo), "=d"(hi), "=c"(aux));
+    GUEST_ASSERT_EQ(aux, AG_TSC_AUX);
+    GUEST_ASSERT(lo | hi);
+    ran |= AG_EM_RDTSCP;
+  }
+  /* LDMXCSR / STMXCSR: SSE is part of x86-64. */
+  uint32_t want = 0x9f80, got = 0, def = 0x1f80;
+  __asm__ volatile("ldmxcsr %1\n\tstmxcsr %0\n\tldmxcsr %2"
+                   : "=m"(got) : "m"(want), "m"(def));
+  GUEST_ASSERT_EQ(got, want);
+  ran |= AG_EM_MXCSR;
+  /* FNSTSW after FNINIT: 0, in AX (upper bits kept) and in memory. */
+  uint64_t rax = 0x12345678ffffull;
+  uint16_t sw = 0xffff;
+  __asm__ volatile("fninit\n\tfnstsw %%ax\n\tfnstsw %1\n\tfwait\n\temms"
+                   : "+a"(rax), "=m"(sw));
+  GUEST_ASSERT_EQ(rax, 0x123456780000ull);
+  GUEST_ASSERT_EQ(sw, 0);
+  ran |= AG_EM_X87;
+  GUEST_SYNC(AG_SYNC_EMULATE, ran);
+}
+
 void guest_main(void) {
   idt_init();
   uint64_t mode = guest_param(AG_PARAM_MODE);
@@ -328,6 +389,8 @@ void guest_main(void) {
                exc_error);
   } else if (mode == AG_MODE_EXCEPTIONS) {
     exceptions();
+  } else if (mode == AG_MODE_EMULATE) {
+    emulated();
   } else if (mode == AG_MODE_CPUID) {
     uint32_t r[4];
     cpuid((uint32_t)guest_param(AG_PARAM_ARG),

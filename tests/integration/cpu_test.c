@@ -144,7 +144,8 @@ static void test_exceptions(void) {
   vmm_vcpu_stats_t st = {.size = sizeof(st)};
   if (EXPECT_OK(vmm_vcpu_get_stats(t.vcpu, &st))) {
     EXPECT_EQ(st.assists, st.assist_int3 + st.assist_ud +
-                              st.assist_soft_int + st.assist_hidden_ud);
+                              st.assist_soft_int + st.assist_hidden_ud +
+                              st.assist_emulated);
     EXPECT_EQ(st.assists, st.emulation_failures);
     note("assists: %llu (int3 %llu, ud %llu, int n %llu) — %s",
          (unsigned long long)st.assists,
@@ -152,6 +153,39 @@ static void test_exceptions(void) {
          (unsigned long long)st.assist_soft_int,
          st.assists ? "the backend could not run them; libvmm delivered"
                     : "the backend delivered them itself");
+  }
+  RUN_UCALL(&t, UCALL_DONE);
+out:
+  test_vm_destroy(&t);
+}
+
+/* Instructions the assist carries out itself: the guest checks results
+ * and flags; which ones the backend left to libvmm is counted. */
+static void test_emulated(void) {
+  struct test_vm t;
+  if (!CREATE(&t, "assist"))
+    goto out;
+  EXPECT_OK(test_vm_set_param(&t, AG_PARAM_MODE, AG_MODE_EMULATE));
+  vmm_msr_entry_t aux = {.index = 0xc0000103u, .value = AG_TSC_AUX};
+  if (vmm_vcpu_set_msrs(t.vcpu, &aux, 1) < 0)
+    note("TSC_AUX not settable (%s): RDTSCP checks may fail",
+         vmm_last_error());
+  if (!RUN_UCALL(&t, UCALL_SYNC))
+    goto out;
+  EXPECT_EQ(t.uc.args[0], AG_SYNC_EMULATE);
+  uint64_t ran = t.uc.args[1];
+  EXPECT_TRUE(ran & AG_EM_MXCSR);
+  EXPECT_TRUE(ran & AG_EM_X87);
+  vmm_vcpu_stats_t st = {.size = sizeof(st)};
+  if (EXPECT_OK(vmm_vcpu_get_stats(t.vcpu, &st))) {
+    EXPECT_EQ(st.assists, st.emulation_failures);
+    EXPECT_EQ(st.assists, st.assist_emulated);
+    note("guest ran%s%s%s%s%s; %llu of them carried out by libvmm",
+         ran & AG_EM_POPCNT ? " popcnt" : "", ran & AG_EM_SMAP ? " stac/clac"
+         : "", ran & AG_EM_RDTSCP ? " rdtscp" : "",
+         ran & AG_EM_MXCSR ? " ldmxcsr/stmxcsr" : "",
+         ran & AG_EM_X87 ? " fnstsw/fwait/emms" : "",
+         (unsigned long long)st.assist_emulated);
   }
   RUN_UCALL(&t, UCALL_DONE);
 out:
@@ -568,6 +602,7 @@ static void test_template_errors(void) {
 static const struct test_def tests[] = {
     {"ring0_probe", test_ring0_probe},
     {"exceptions", test_exceptions},
+    {"emulated", test_emulated},
     {"assist_off", test_assist_off},
     {"hidden_ud", test_hidden_ud},
     {"cpuid_host", test_cpuid_host},
