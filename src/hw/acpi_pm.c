@@ -69,7 +69,9 @@ static void sleep_request(struct acpi_pm *pm, unsigned typ) {
   pm->sts |= VMM__ACPI_PM1_WAK_STS;
 }
 
-static uint8_t reg_byte(struct acpi_pm *pm, uint32_t off) {
+/* One byte of the block; `tmr` is the timer as read for this access, so
+ * that the bytes of one read belong together. */
+static uint8_t reg_byte(const struct acpi_pm *pm, uint32_t off, uint32_t tmr) {
   switch (off) {
   case 0: return (uint8_t)pm->sts;
   case 1: return (uint8_t)(pm->sts >> 8);
@@ -77,11 +79,9 @@ static uint8_t reg_byte(struct acpi_pm *pm, uint32_t off) {
   case 3: return (uint8_t)(pm->en >> 8);
   case 4: return (uint8_t)pm->cnt;
   case 5: return (uint8_t)(pm->cnt >> 8);
-  default: break;
+  case 8: case 9: case 10: case 11: return (uint8_t)(tmr >> (8 * (off - 8)));
+  default: return 0xff; /* 6-7 and past the block: nothing there */
   }
-  if (off >= 8 && off < 12)
-    return (uint8_t)(timer_now(pm) >> (8 * (off - 8)));
-  return 0xff; /* 6-7: nothing there */
 }
 
 static int pm_io(vmm_vcpu_t *vcpu, uint64_t addr, uint8_t *data,
@@ -91,14 +91,9 @@ static int pm_io(vmm_vcpu_t *vcpu, uint64_t addr, uint8_t *data,
   uint32_t off = (uint32_t)(addr - VMM__ACPI_PM_BASE);
   pthread_mutex_lock(&pm->lock);
   if (!is_write) {
-    /* The timer is read once so that its bytes belong together. */
     uint32_t tmr = timer_now(pm);
-    for (uint32_t i = 0; i < size; i++) {
-      uint32_t o = off + i;
-      data[i] = o >= 8 && o < 12 ? (uint8_t)(tmr >> (8 * (o - 8)))
-                : o < VMM__ACPI_PM_LEN ? reg_byte(pm, o)
-                                       : 0xff;
-    }
+    for (uint32_t i = 0; i < size; i++)
+      data[i] = reg_byte(pm, off + i, tmr);
     pthread_mutex_unlock(&pm->lock);
     return 0;
   }
