@@ -31,6 +31,7 @@ struct fault {
   uint64_t rip;
   uint8_t insn_len, insn[15];
   char mode[64];
+  bool reset_state; /* the backend had reset the vCPU (KVM on AMD) */
 };
 
 struct launcher {
@@ -83,9 +84,13 @@ static int on_exit_hook(vmm_vcpu_t *vcpu, vmm_exit_t *e, void *opaque) {
   } else if (vmm_vcpu_get_regs(vcpu, &regs) == 0) {
     f.rip = regs.rip;
   }
-  if (vmm_vcpu_get_sregs(vcpu, &sregs) == 0)
+  if (vmm_vcpu_get_sregs(vcpu, &sregs) == 0) {
     describe_mode(&sregs, f.mode, sizeof(f.mode));
-  else
+    /* Some backends reset the vCPU on a shutdown before reporting it: the
+     * registers then show the reset vector, not the fault. */
+    f.reset_state = e->reason == VMM_EXIT_SHUTDOWN && f.rip == 0xfff0 &&
+                    sregs.cs.selector == 0xf000 && !(sregs.cr0 & 1);
+  } else
     snprintf(f.mode, sizeof(f.mode), "mode unknown");
   pthread_mutex_lock(&L->mu);
   if (!L->fault.valid)
@@ -111,16 +116,22 @@ static const char *internal_kind(uint32_t kind) {
 
 static void print_fault(struct launcher *L) {
   const struct fault *f = &L->fault;
-  fprintf(stderr, "vmm-boot: vCPU %u: rip 0x%llx, %s", f->vcpu,
-          (unsigned long long)f->rip, f->mode);
-  if (f->insn_len) {
-    fprintf(stderr, ", instruction bytes");
-    for (unsigned i = 0; i < f->insn_len; i++)
-      fprintf(stderr, " %02x", f->insn[i]);
-  } else if (f->reason == VMM_EXIT_INTERNAL_ERROR) {
-    fprintf(stderr, ", instruction bytes not reported by the backend");
+  if (f->reset_state) {
+    fprintf(stderr, "vmm-boot: vCPU %u: the backend reset the vCPU before "
+            "reporting the shutdown (KVM on AMD does): its registers do not "
+            "show where the fault was\n", f->vcpu);
+  } else {
+    fprintf(stderr, "vmm-boot: vCPU %u: rip 0x%llx, %s", f->vcpu,
+            (unsigned long long)f->rip, f->mode);
+    if (f->insn_len) {
+      fprintf(stderr, ", instruction bytes");
+      for (unsigned i = 0; i < f->insn_len; i++)
+        fprintf(stderr, " %02x", f->insn[i]);
+    } else if (f->reason == VMM_EXIT_INTERNAL_ERROR) {
+      fprintf(stderr, ", instruction bytes not reported by the backend");
+    }
+    fprintf(stderr, "\n");
   }
-  fprintf(stderr, "\n");
   /* Where the other processors were: shows an SMP boot stuck half way. */
   if (L->o.cpus > 1) {
     for (uint32_t i = 0; i < L->o.cpus; i++) {

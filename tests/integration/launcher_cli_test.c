@@ -538,9 +538,12 @@ static void test_formats(void) {
       EXPECT_HAS(r.uart, "boot-guest: 3 CPUs up");
       EXPECT_TRUE(!strstr(r.err, "(boot-time port): not seen"));
     }
+    /* The mode at a triple fault only where the backend keeps the
+     * registers (KVM on AMD resets the vCPU first: docs/platforms.md). */
     if (BOOT(&r, g, "--cmdline", "triple")) {
       EXPECT_STATUS(&r, 8);
-      EXPECT_HAS(r.err, formats[i].mode);
+      if (!strstr(r.err, "the backend reset the vCPU"))
+        EXPECT_HAS(r.err, formats[i].mode);
     }
     if (BOOT(&r, g, "--cpus", "2", "--cmdline", "internal")) {
       EXPECT_STATUS(&r, 10);
