@@ -4,21 +4,23 @@
 # on a conventional KVM: the nested machine of tests/linux/nested.sh.
 # Same bzImage, same busybox initramfs (tests/linux, init in bench mode:
 # it prints its marker and powers off), same command line, same memory and
-# vCPUs, the host's CPU model on both sides (--cpu-template host / -cpu host).
+# vCPUs, the host's CPU model on both sides (vmm-boot's default CPUID, which
+# is what the backend supports, or --cpu-template NAME; QEMU -cpu host).
 # Measured from the VMM process's start to the first console line holding
 # "Linux version" (banner) and to init's marker line (init); the median
 # over --runs runs, libvmm and QEMU alternating.
 #
 # usage: bench/linux_boot.sh --launcher BUILD/examples/vmm-boot [--runs N]
-#          [--cpus N] [--mem MiB] [--cpu-template NAME] [--here]
+#          [--cpus N] [--mem MiB] [--cpu-template NAME] [--keep DIR] [--here]
 #   --here   run on this machine's /dev/kvm instead of in the nested machine
+#   --keep DIR   keep the console logs (ms from process start) in DIR
 # Last line:
 #   linux_boot init_ratio=<libvmm/qemu> banner_ratio=<libvmm/qemu> libvmm_init_ms=<..> qemu_init_ms=<..>
 set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 linux=$here/../tests/linux
 
-launcher= runs=1 cpus=1 mem=512 template=host in_place=0 budget=600
+launcher= runs=1 cpus=1 mem=512 template= in_place=0 budget=600 keep=
 orig_args=("$@")
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -28,6 +30,7 @@ while [ $# -gt 0 ]; do
     --mem) mem=$2; shift 2;;
     --cpu-template) template=$2; shift 2;;
     --here) in_place=1; shift;;
+    --keep) keep=$(realpath "$2"); shift 2;;
     *) echo "linux_boot: unknown option $1" >&2; exit 2;;
   esac
 done
@@ -40,7 +43,7 @@ command -v qemu-system-x86_64 >/dev/null || { echo "linux_boot: qemu-system-x86_
 
 kdir=$("$linux/fetch-kernel.sh" | tail -n 1) || exit 1
 work=$(mktemp -d "${TMPDIR:-/tmp}/linux-boot.XXXXXX")
-trap 'rm -rf "$work"' EXIT
+trap '[ -n "$keep" ] && mkdir -p "$keep" && cp "$work"/*.log "$work"/*.err "$keep"/ 2>/dev/null; rm -rf "$work"' EXIT
 "$linux/make-initramfs.sh" "$kdir" "$work/initrd.cpio.gz" 2>/dev/null || exit 1
 # loglevel=6 keeps the banner (KERN_NOTICE) and drops the info lines, so
 # that the UART's per-byte cost weighs less than the boot itself.
@@ -68,7 +71,7 @@ median() { printf '%s\n' "$@" | sort -n | awk '{ v[NR] = $1 } END { print (NR % 
 lb=() li=() qb=() qi=()
 for ((i = 1; i <= runs; i++)); do
   read -r b n < <(timed libvmm "$launcher" --kernel "$kdir/vmlinuz" --initrd "$work/initrd.cpio.gz" \
-    --cmdline "$cmdline" --mem "$mem" --cpus "$cpus" --cpu-template "$template" --console stdio)
+    --cmdline "$cmdline" --mem "$mem" --cpus "$cpus" ${template:+--cpu-template "$template"} --console stdio)
   echo "run $i: libvmm banner_ms=$b init_ms=$n"
   lb+=("$b"); li+=("$n")
   read -r b n < <(timed qemu qemu-system-x86_64 -M microvm,x-option-roms=off,pit=on,pic=on,rtc=on \

@@ -15,5 +15,5 @@ mkdir -p "$work/check"
 { echo "$token"; head -c 6000 /dev/urandom | od -An -v -tx1; } > "$work/check/data"
 (cd "$work/check" && sha256sum data > data.sha256)
 rm -f "$out"
-mkfs.ext4 -q -F -L libvmm-test -d "$work" "$out" 16M
+mkfs.ext4 -q -F -L libvmm-test -d "$work" "$out" 16M >&2
 echo "make-disk: $out (16 MiB ext4, /check/data with token $token)" >&2

@@ -8,6 +8,11 @@ export PATH=/bin
 mount -t devtmpfs dev /dev
 mount -t proc proc /proc
 mount -t sysfs sys /sys
+# What udev would add and bash's process substitution needs.
+ln -sf /proc/self/fd /dev/fd
+ln -sf /proc/self/fd/0 /dev/stdin
+ln -sf /proc/self/fd/1 /dev/stdout
+ln -sf /proc/self/fd/2 /dev/stderr
 job=
 for w in $(cat /proc/cmdline); do
   case "$w" in libvmm.nestedjob=*) job=${w#*=};; esac

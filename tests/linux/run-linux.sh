@@ -75,10 +75,11 @@ pass=0 fail=0 limit=0 summary=()
 boot() { # boot FORMAT IMAGE
   local fmt=$1 image=$2 out=$work/$1
   rm -rf "$out"; mkdir -p "$out"
-  # Where the platform may stop the boot, nokaslr keeps the kernel's
+  # Where the platform may stop the boot, earlyprintk shows how far it got
+  # before the console is up, and nokaslr keeps the kernel's
   # addresses the same from run to run (RIPs can be compared).
   local extra=
-  [ $limits = 1 ] && extra=" nokaslr"
+  [ $limits = 1 ] && extra=" nokaslr earlyprintk=serial,ttyS0,115200"
   local args=(--kernel "$image" --initrd "$work/initrd.cpio.gz"
     --cmdline "console=ttyS0 panic=-1$extra libvmm.cpus=$cpus libvmm.token=$token libvmm.boottime=245:123"
     --mem 512 --cpus "$cpus" --disk "$work/disk.img"
@@ -104,6 +105,8 @@ boot() { # boot FORMAT IMAGE
     why="did not finish within its budget of $budget s"
   elif [ $((rc % 2)) = 1 ] && grep -q LIBVMM-FAIL "$out/uart.log" 2>/dev/null; then
     why="init's check $((rc / 2)) failed: $(check_name $((rc / 2)))"
+  elif [ $rc = 10 ]; then
+    why="the backend stopped the guest (vmm-boot exit 10)"
   else
     why="vmm-boot exited with $rc"
   fi
@@ -123,8 +126,9 @@ boot() { # boot FORMAT IMAGE
   last=$(grep -v '^ *$' "$out/uart.log" 2>/dev/null | tail -n 1 | cut -c1-100)
   why="$why; last console line: ${last:-(none)}"
   local stopped_by_platform=0
-  if [ $rc = 124 ] || [ $rc = 137 ] ||
-     grep -Eiq 'emulation|internal error' "$out/launcher.log"; then
+  # vmm-boot exits with 10 when the backend could not go on (an
+  # instruction its emulator cannot run: docs/launcher.md).
+  if [ $rc = 124 ] || [ $rc = 137 ] || [ $rc = 10 ]; then
     stopped_by_platform=1
   fi
   if [ $limits = 1 ] && [ $stopped_by_platform = 1 ]; then
