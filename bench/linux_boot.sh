@@ -4,8 +4,8 @@
 # on a conventional KVM: the nested machine of tests/linux/nested.sh.
 # Same bzImage, same busybox initramfs (tests/linux, init in bench mode:
 # it prints its marker and powers off), same command line, same memory and
-# vCPUs, the host's CPU model on both sides (vmm-boot's default CPUID, which
-# is what the backend supports, or --cpu-template NAME; QEMU -cpu host).
+# vCPUs, the host's CPU model on both sides (--cpu-template host: what the
+# backend supports, with the KVM leaves; QEMU -cpu host).
 # Measured from the VMM process's start to the first console line holding
 # "Linux version" (banner) and to init's marker line (init); the median
 # over --runs runs, libvmm and QEMU alternating.
@@ -20,7 +20,7 @@ set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 linux=$here/../tests/linux
 
-launcher= runs=1 cpus=1 mem=512 template= in_place=0 budget=600 keep=
+launcher= runs=1 cpus=1 mem=512 template=host in_place=0 budget=600 keep=
 orig_args=("$@")
 while [ $# -gt 0 ]; do
   case "$1" in
