@@ -367,6 +367,8 @@ int main(int argc, char **argv) {
   sigaddset(&set, SIGTERM);
   sigaddset(&set, SIGHUP);
   pthread_sigmask(SIG_BLOCK, &set, NULL);
+  /* A console reader that went away must not kill the VM's process. */
+  signal(SIGPIPE, SIG_IGN);
 
   if (build(&L) < 0) {
     relay_destroy(L.relay);

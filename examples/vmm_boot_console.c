@@ -4,6 +4,7 @@
  * "Linux version" banner arrived. Input from stdin goes the other way. */
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -85,17 +86,25 @@ static void *relay_main(void *arg) {
   return NULL;
 }
 
-/* stdin → the UART, until stdin ends (the process exit ends the thread). */
+/* stdin → the UART until stdin ends or the relay finishes; it polls so
+ * that relay_finish() can end it before the VM (and the back-end) go. */
 static void *input_main(void *arg) {
-  vmm_chardev_t *chr = arg; /* a handle libvmm checks: EBADF once gone */
+  struct relay *r = arg;
   char buf[256];
-  for (;;) {
-    ssize_t n = read(STDIN_FILENO, buf, sizeof(buf));
-    if (n <= 0)
+  while (!atomic_load(&r->finish)) {
+    struct pollfd p = {.fd = STDIN_FILENO, .events = POLLIN};
+    int n = poll(&p, 1, 100);
+    if (n < 0 && errno != EINTR)
       return NULL;
-    if (vmm_chardev_buffer_write(chr, buf, (size_t)n) < 0)
+    if (n <= 0)
+      continue;
+    ssize_t got = read(STDIN_FILENO, buf, sizeof(buf));
+    if (got <= 0)
+      return NULL;
+    if (vmm_chardev_buffer_write(r->chr, buf, (size_t)got) < 0)
       return NULL;
   }
+  return NULL;
 }
 
 int relay_create(vmm_vm_t *vm, const struct out_spec *dst,
@@ -126,7 +135,7 @@ int relay_create(vmm_vm_t *vm, const struct out_spec *dst,
   }
   if (dst->kind == OUT_STDIO)
     r->has_input =
-        pthread_create(&r->input, NULL, input_main, r->chr) == 0;
+        pthread_create(&r->input, NULL, input_main, r) == 0;
   *chr = r->chr;
   *out = r;
   return 0;
@@ -136,6 +145,8 @@ void relay_finish(struct relay *r) {
   if (!r || atomic_exchange(&r->finish, true))
     return;
   pthread_join(r->thread, NULL);
+  if (r->has_input)
+    pthread_join(r->input, NULL);
 }
 
 uint64_t relay_first_byte_ns(const struct relay *r) {
@@ -150,11 +161,6 @@ void relay_destroy(struct relay *r) {
   if (!r)
     return;
   relay_finish(r);
-  /* The input thread may sit in read(): it is left to the process exit;
-   * it holds only the back-end's handle, which libvmm refuses (EBADF)
-   * once the VM is gone. */
-  if (r->has_input)
-    pthread_detach(r->input);
   if (r->own_fd)
     close(r->out_fd);
   free(r);
