@@ -126,6 +126,15 @@ int vmm__platform_setup(vmm_vm_t *vm, uint32_t flags, char **cmdline,
     return rc;
   p.mmio_cmdline = (flags & VMM_BOOT_F_VIRTIO_MMIO_CMDLINE) != 0;
   if (!(flags & VMM_BOOT_F_NO_ACPI)) {
+    /* A device chosen onto the SCI's line would be described twice with
+     * different triggers; the pool never hands it out. */
+    for (uint32_t i = 0; i < p.nmmio; i++)
+      if (p.mmio[i].gsi == VMM__ACPI_SCI_GSI)
+        return vmm__error(VMM_EBUSY, "the virtio-mmio device at 0x%llx "
+                          "uses GSI %u, the ACPI SCI's line: give it "
+                          "another or boot with VMM_BOOT_F_NO_ACPI",
+                          (unsigned long long)p.mmio[i].base,
+                          VMM__ACPI_SCI_GSI);
     /* The tables point at the PM registers: the device comes with them,
      * so a guest can always power off the way the tables say. */
     if (!have_pm(vm) && (rc = vmm__acpi_pm_create(vm, NULL)) < 0)
