@@ -325,8 +325,9 @@ int vmm__assist_emulation_failure(vmm_vcpu_t *vcpu, vmm_exit_t *exit,
              "can hide it ('-%s')", feature, feature);
   else
     snprintf(hint, sizeof(hint), "not an instruction the assist handles");
-  vmm__error(VMM_EBACKEND, "vCPU %u: instruction emulation failed at rip "
-             "0x%llx (%s, %u-bit code, CPL %u), bytes %s: %s", vcpu->id,
+  /* No "vCPU n:" here: run.c's stop message adds it. */
+  vmm__error(VMM_EBACKEND, "instruction emulation failed at rip "
+             "0x%llx (%s, %u-bit code, CPL %u), bytes %s: %s",
              (unsigned long long)regs.rip, mode_name(mode), bits, cpl,
              hex[0] ? hex : "(none)", hint);
   return 0;

@@ -263,6 +263,37 @@ static void test_hidden_ud(void) {
   }
 }
 
+/* On libvmm's threads, an instruction the assist leaves alone stops the
+ * VM with RIP, mode and bytes in the stop message. */
+static void test_unhandled_stops_vm(void) {
+  struct test_vm t;
+  if (!CREATE(&t, "assist"))
+    goto out;
+  EXPECT_OK(vmm_vcpu_set_cpu_template(t.vcpu, "host,+cx16"));
+  EXPECT_OK(test_vm_set_param(&t, AG_PARAM_MODE, AG_MODE_PROBE));
+  EXPECT_OK(test_vm_set_param(&t, AG_PARAM_ARG, AG_PROBE_cmpxchg16b));
+  if (!EXPECT_OK(vmm_vm_start(t.vm)))
+    goto out;
+  vmm_vm_stop_info_t info = {.size = sizeof(info)};
+  if (!EXPECT_OK(vmm_vm_wait(t.vm, 20000, &info)))
+    goto out;
+  vmm_vcpu_stats_t st = {.size = sizeof(st)};
+  EXPECT_OK(vmm_vcpu_get_stats(t.vcpu, &st));
+  note("stop: reason %u, \"%s\"", info.reason, info.message);
+  if (st.emulation_failures) {
+    EXPECT_EQ(info.reason, VMM_STOP_ERROR);
+    EXPECT_EQ(info.vcpu, 0);
+    EXPECT_TRUEF(strstr(info.message, "emulation failed at rip 0x") &&
+                     strstr(info.message, "long mode") &&
+                     strstr(info.message, "f0 48 0f c7 0f"),
+                 "%s", info.message);
+  } else {
+    EXPECT_EQ(info.reason, VMM_STOP_HALT); /* ran it, finished, HLT */
+  }
+out:
+  test_vm_destroy(&t);
+}
+
 /* ---- CPUID under templates ------------------------------------------- */
 
 struct regs4 {
@@ -605,6 +636,7 @@ static const struct test_def tests[] = {
     {"emulated", test_emulated},
     {"assist_off", test_assist_off},
     {"hidden_ud", test_hidden_ud},
+    {"unhandled_stops_vm", test_unhandled_stops_vm},
     {"cpuid_host", test_cpuid_host},
     {"cpuid_baseline", test_cpuid_baseline},
     {"cpuid_edits", test_cpuid_edits},
