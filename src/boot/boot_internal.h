@@ -106,10 +106,12 @@ uint32_t vmm__platform_ioapic_id(const vmm__platform_t *p);
 int vmm__platform_setup(vmm_vm_t *vm, uint32_t flags, char **cmdline,
                         uint64_t *rsdp, uint64_t *mptable);
 
-/* Writes ACPI tables in the BIOS area; *rsdp receives the RSDP address. */
+/* Writes ACPI tables in the lower half of the BIOS area (0xe0000-0xeffff);
+ * *rsdp receives the RSDP address. */
 int vmm__acpi_write(vmm_vm_t *vm, const vmm__platform_t *p, uint64_t *rsdp);
-/* Writes an MP floating pointer and table in the EBDA; *addr receives the
- * floating pointer's address. */
+/* Writes an MP floating pointer in the EBDA and the configuration table
+ * after it (at 0xf0000 when it does not fit in the EBDA's 1 KiB); *addr
+ * receives the floating pointer's address. */
 int vmm__mptable_write(vmm_vm_t *vm, const vmm__platform_t *p,
                        uint64_t *addr);
 
