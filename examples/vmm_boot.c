@@ -142,6 +142,24 @@ static void print_fault(struct launcher *L) {
   }
 }
 
+/* Where every vCPU was when the VM stopped from outside (a signal, e.g.
+ * a time limit): how far a boot got. */
+static void print_where(struct launcher *L) {
+  for (uint32_t i = 0; i < L->o.cpus; i++) {
+    vmm_regs_t regs;
+    vmm_sregs_t sregs;
+    uint32_t st = VMM_MP_OTHER;
+    char mode[64];
+    if (vmm_vcpu_get_regs(L->vcpus[i], &regs) < 0 ||
+        vmm_vcpu_get_sregs(L->vcpus[i], &sregs) < 0)
+      continue;
+    describe_mode(&sregs, mode, sizeof(mode));
+    vmm_vcpu_get_mp_state(L->vcpus[i], &st);
+    fprintf(stderr, "vmm-boot: at the stop: vCPU %u rip 0x%llx (%s), %s\n",
+            i, (unsigned long long)regs.rip, mode, vmm_mp_state_name(st));
+  }
+}
+
 /* ---- building the machine -------------------------------------------- */
 
 static int make_chardev(struct launcher *L, const struct out_spec *s,
@@ -321,6 +339,7 @@ static int conclude(struct launcher *L, const vmm_vm_stop_info_t *info) {
     int sig = atomic_load(&L->signo);
     fprintf(stderr, "vmm-boot: stopped by signal %d (%s)\n", sig,
             sig ? strsignal(sig) : "?");
+    print_where(L);
     return sig ? 128 + sig : EXIT_ERROR;
   }
   case VMM_STOP_RESET:

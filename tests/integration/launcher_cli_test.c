@@ -259,12 +259,17 @@ static void test_signals(void) {
                  "file:@/uart.log", "--cmdline", "hang", NULL})) {
     EXPECT_STATUS(&r, 143);
     EXPECT_HAS(r.err, "stopped by signal 15");
+    /* How far it got: the spinning guest, in its own mode. */
+    EXPECT_HAS(r.err, "at the stop: vCPU 0 rip 0x1");
+    EXPECT_HAS(r.err, "(32-bit protected mode, CPL 0, no paging), runnable");
   }
   if (launch(&r, SIGINT, (const char *const[]){
                  "--kernel", test_guest_path("launch-pvh"), "--console",
                  "file:@/uart.log", "--cmdline", "hang", "--cpus", "2",
                  NULL})) {
     EXPECT_STATUS(&r, 130);
+    EXPECT_HAS(r.err, "at the stop: vCPU 1 rip 0x");
+    EXPECT_HAS(r.err, "uninitialized");
   }
   remove_dir(&r);
 }
