@@ -70,7 +70,7 @@ VMM_EXPORT const char *vmm_cpu_feature_name(unsigned i);
  *                         would get #UD for using it.
  *   VMM_ASSIST_EMULATE    carries out a few instructions itself, ones
  *                         every x86-64 guest may run or whose CPUID bit
- *                         some backends cannot hide: POPCNT, STAC/CLAC,
+ *                         some backends cannot hide: POPCNT, CRC32, STAC/CLAC,
  *                         RDTSCP, LDMXCSR/STMXCSR, FNSTSW, FWAIT, EMMS
  *
  * Everything else reaches the caller as before, with the instruction's

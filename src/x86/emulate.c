@@ -1,9 +1,9 @@
 /* src/x86/emulate.c — a few instructions the assist carries out itself
- * when a backend cannot emulate them in guest ring 0 and they have no CPUID
- * bit a template could hide from every guest: POPCNT, STAC/CLAC, LDMXCSR,
- * STMXCSR, FNSTSW, FWAIT, EMMS, RDTSCP. Operands come from the decoder;
- * guest memory is reached through the vCPU's paging and the checked
- * guest-memory calls. */
+ * when a backend cannot emulate them in guest ring 0 and they have no
+ * CPUID bit a template could hide from every guest: POPCNT, CRC32,
+ * STAC/CLAC, LDMXCSR, STMXCSR, FNSTSW, FWAIT, EMMS, RDTSCP. Operands come
+ * from the decoder; guest memory is reached through the vCPU's paging and
+ * the checked guest-memory calls. */
 #include <string.h>
 
 #include "error.h"
@@ -113,6 +113,16 @@ static int read_rm(vmm_vcpu_t *vcpu, const struct vmm__x86_insn *d,
   return rc;
 }
 
+/* CRC32C (Castagnoli, reflected polynomial 0x82F63B78) over `bytes` bytes
+ * of v, least significant first: what the SSE4.2 CRC32 instruction does. */
+static uint32_t crc32c(uint32_t crc, uint64_t v, unsigned bytes) {
+  for (unsigned i = 0; i < 8 * bytes; i++) {
+    uint32_t bit = (crc ^ (uint32_t)(v >> i)) & 1;
+    crc = (crc >> 1) ^ (bit ? 0x82f63b78u : 0);
+  }
+  return crc;
+}
+
 #define RFLAGS_CF (1ull << 0)
 #define RFLAGS_PF (1ull << 2)
 #define RFLAGS_AF (1ull << 4)
@@ -150,6 +160,21 @@ int vmm__x86_emulate(vmm_vcpu_t *vcpu, const struct vmm__x86_insn *d,
                    RFLAGS_SF | RFLAGS_OF);
     if (v == 0)
       r->rflags |= RFLAGS_ZF;
+  } else if (d->map == VMM__X86_MAP_0F38 &&
+             (d->opcode == 0xf0 || d->opcode == 0xf1) &&
+             (d->prefixes & VMM__X86_P_REPNE)) {
+    /* CRC32 r32/r64, r/m8/16/32/64: the source size is 1 for F0, else
+     * the operand size; the destination is 32 bits (64 with REX.W, upper
+     * half zero). */
+    unsigned bytes = d->opcode == 0xf0 ? 1 : d->opsize;
+    uint64_t v;
+    if (d->opcode == 0xf0 && !d->has_mem && !d->rex && (d->rm & 4) &&
+        d->rm < 8)
+      v = (*gpr(r, d->rm & 3) >> 8) & 0xff; /* AH, CH, DH, BH */
+    else if ((rc = read_rm(vcpu, d, r, s, bytes, &v)) < 0)
+      return rc;
+    uint32_t crc = crc32c((uint32_t)*gpr(r, d->reg), v, bytes);
+    set_gpr(r, d->reg, 8, crc);
   } else if (d->map == VMM__X86_MAP_0F && d->opcode == 0x01 &&
              (d->modrm == 0xca || d->modrm == 0xcb) && mp == 0) {
     /* CLAC / STAC: ring 0 only (#UD elsewhere: left to the caller). */

@@ -344,6 +344,24 @@ static void emulated(void) {
     GUEST_ASSERT_EQ(wide, 32); /* 32-bit: upper half cleared */
     ran |= AG_EM_POPCNT;
   }
+  if (r[2] & (1u << 20)) { /* SSE4.2: CRC32 (CRC-32C), every size */
+    static const char msg[] = "123456789";
+    uint32_t crc = 0xffffffffu;
+    for (unsigned i = 0; i < 9; i++)
+      __asm__ volatile("crc32b %1, %0" : "+r"(crc) : "m"(msg[i]));
+    GUEST_ASSERT_EQ(crc ^ 0xffffffffu, 0xe3069283u);
+    uint64_t c64 = 0xffffffffu, q = 0x0123456789abcdefull;
+    __asm__ volatile("crc32q %1, %0" : "+r"(c64) : "r"(q));
+    GUEST_ASSERT_EQ(c64, 0x9a4f27dcu);
+    uint32_t c32 = 0;
+    __asm__ volatile("crc32l %1, %0" : "+r"(c32) : "r"(0xdeadbeefu));
+    GUEST_ASSERT_EQ(c32, 0x09991d14u);
+    uint32_t c16 = 0x12345678u;
+    uint16_t w = 0xbeef;
+    __asm__ volatile("crc32w %1, %0" : "+r"(c16) : "m"(w));
+    GUEST_ASSERT_EQ(c16, 0xd78220dcu);
+    ran |= AG_EM_CRC32;
+  }
   if (r7[1] & (1u << 20)) { /* SMAP: STAC / CLAC */
     uint64_t f1, f2;
     __asm__ volatile("stac\n\tpushf\n\tpop %0\n\tclac\n\tpushf\n\t"

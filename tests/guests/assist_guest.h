@@ -22,7 +22,7 @@
 #define AG_MODE_PROBE 1
 #define AG_MODE_EXCEPTIONS 2
 #define AG_MODE_CPUID 3
-/* EMULATE: POPCNT, STAC/CLAC, RDTSCP, LDMXCSR/STMXCSR, FNSTSW, FWAIT, EMMS
+/* EMULATE: POPCNT, CRC32, STAC/CLAC, RDTSCP, LDMXCSR/STMXCSR, FNSTSW, FWAIT, EMMS
  * with known operands, each checked by the guest where its CPUID says the
  * instruction exists; then SYNC(AG_SYNC_EMULATE, AG_EM_* bits of the ones
  * run). RDTSCP expects TSC_AUX = AG_TSC_AUX (set by the host). */
@@ -38,6 +38,7 @@
 #define AG_EM_RDTSCP 4u
 #define AG_EM_MXCSR 8u
 #define AG_EM_X87 16u
+#define AG_EM_CRC32 32u
 #define AG_TSC_AUX 0x5a5a
 
 #define AG_NO_VECTOR 0xffu

@@ -180,8 +180,9 @@ static void test_emulated(void) {
   if (EXPECT_OK(vmm_vcpu_get_stats(t.vcpu, &st))) {
     EXPECT_EQ(st.assists, st.emulation_failures);
     EXPECT_EQ(st.assists, st.assist_emulated);
-    note("guest ran%s%s%s%s%s; %llu of them carried out by libvmm",
-         ran & AG_EM_POPCNT ? " popcnt" : "", ran & AG_EM_SMAP ? " stac/clac"
+    note("guest ran%s%s%s%s%s%s; %llu of them carried out by libvmm",
+         ran & AG_EM_POPCNT ? " popcnt" : "",
+         ran & AG_EM_CRC32 ? " crc32" : "", ran & AG_EM_SMAP ? " stac/clac"
          : "", ran & AG_EM_RDTSCP ? " rdtscp" : "",
          ran & AG_EM_MXCSR ? " ldmxcsr/stmxcsr" : "",
          ran & AG_EM_X87 ? " fnstsw/fwait/emms" : "",
