@@ -214,6 +214,27 @@ static pthread_once_t cpuid_once = PTHREAD_ONCE_INIT;
 static struct kvm_cpuid2 *host_cpuid;
 static int host_cpuid_rc;
 
+/*
+ * KVM lists its paravirtual leaves (0x40000000, signature "KVMKVMKVM")
+ * but leaves the hypervisor bit (leaf 1 ECX bit 31) to user space, as
+ * QEMU sets it. Without it Linux never reads those leaves: no kvm-clock,
+ * its TSC calibration against the PIT and PM timer fails and it runs on
+ * jiffies (seen with the stock Debian kernel on kvm-amd). Shown here
+ * whenever the leaves are.
+ */
+static void show_hypervisor(struct kvm_cpuid2 *c) {
+  bool kvm_leaves = false;
+  for (uint32_t i = 0; i < c->nent; i++) {
+    const struct kvm_cpuid_entry2 *e = &c->entries[i];
+    if (e->function == 0x40000000u && e->ebx == 0x4b4d564bu && /* KVMK */
+        e->ecx == 0x564b4d56u && e->edx == 0x4du)              /* VMKV M */
+      kvm_leaves = true;
+  }
+  for (uint32_t i = 0; kvm_leaves && i < c->nent; i++)
+    if (c->entries[i].function == 1)
+      c->entries[i].ecx |= 1u << 31;
+}
+
 static void cpuid_fetch(void) {
   for (uint32_t n = 64; n <= 4096; n *= 2) {
     struct kvm_cpuid2 *c =
@@ -222,6 +243,7 @@ static void cpuid_fetch(void) {
       break;
     c->nent = n;
     if (ioctl(vmm__kvm_sys_fd(), KVM_GET_SUPPORTED_CPUID, c) == 0) {
+      show_hypervisor(c);
       host_cpuid = c;
       return;
     }

@@ -79,9 +79,10 @@ boot() { # boot FORMAT IMAGE
   # before the console is up, and nokaslr keeps the kernel's addresses the
   # same from run to run (RIPs can be compared). noxsave: this machine's
   # KVM shows the host's XSAVE whatever the CPU template says and cannot
-  # run XSAVE/XRSTOR in ring 0 (docs/platforms.md), so Linux must not use it.
+  # run XSAVE/XRSTOR in ring 0 (docs/platforms.md), so Linux must not use
+  # it; the same for SMAP (STAC/CLAC would each need the assist).
   local extra=
-  [ $limits = 1 ] && extra=" nokaslr noxsave earlyprintk=serial,ttyS0,115200"
+  [ $limits = 1 ] && extra=" nokaslr noxsave nosmap earlyprintk=serial,ttyS0,115200"
   local args=(--kernel "$image" --initrd "$work/initrd.cpio.gz"
     --cmdline "console=ttyS0 panic=-1$extra libvmm.cpus=$cpus libvmm.token=$token libvmm.boottime=245:123"
     --mem 512 --cpus "$cpus" --disk "$work/disk.img"
