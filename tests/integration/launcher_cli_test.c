@@ -318,6 +318,13 @@ static void test_initrd_memory_smp(void) {
     EXPECT_STATUS(&r, 1);
     EXPECT_HAS(r.uart, "boot-guest: 3 CPUs up");
   }
+  /* Many vCPUs, 4 GiB of RAM (3 below the hole, 1 above). */
+  if (BOOT(&r, "launch-pvh", "--cpus", "64", "--mem", "4096", "--cmdline",
+           "smp=64 memmap")) {
+    EXPECT_STATUS(&r, 1);
+    EXPECT_HAS(r.uart, "boot-guest: 64 CPUs up");
+    EXPECT_HAS(r.uart, "memory 0x100000000 size 0x40000000 type 1");
+  }
   remove_dir(&r);
 }
 
