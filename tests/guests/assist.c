@@ -259,6 +259,12 @@ static void probe(unsigned which) {
   case AG_PROBE_xchg_mem: PROBE("", "xchg %%ecx, (%%rdi)"); break;
   case AG_PROBE_bt_mem: PROBE("mov $5, %%ecx", "lock btsl %%ecx, (%%rdi)"); break;
   case AG_PROBE_cmpxchg: PROBE("", "lock cmpxchg %%ecx, (%%rdi)"); break;
+  case AG_PROBE_sse2_movd: PROBE("", "movd %%ecx, %%xmm0"); break;
+  case AG_PROBE_sse2_movd_x15: PROBE("", "movd %%ecx, %%xmm15"); break;
+  case AG_PROBE_sse2_paddq: PROBE("", "paddq %%xmm1, %%xmm0"); break;
+  case AG_PROBE_sse2_pxor: PROBE("", "pxor %%xmm1, %%xmm0"); break;
+  case AG_PROBE_sse_movups: PROBE("", "movups (%%rdi), %%xmm0"); break;
+  case AG_PROBE_sse2_movdqu_x14: PROBE("", "movdqu 0x20(%%rdi), %%xmm14"); break;
   default: GUEST_ASSERT(which < AG_PROBE_COUNT);
   }
   exc_resume = 0;
