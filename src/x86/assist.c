@@ -289,7 +289,13 @@ int vmm__assist_emulation_failure(vmm_vcpu_t *vcpu, vmm_exit_t *exit,
   }
   if (a == NONE && drc == 0 && (flags & VMM_ASSIST_EMULATE)) {
     bool done = false;
-    if (vmm__x86_emulate(vcpu, &d, &regs, &s, cpl, &done) == 0 && done) {
+    int fault = -1;
+    if (vmm__x86_emulate(vcpu, &d, &regs, &s, cpl, &done, &fault) == 0 &&
+        fault >= 0 && ops->inject_event &&
+        ops->inject_event(vcpu->bvcpu, (uint8_t)fault, VMM__EVENT_EXCEPTION,
+                          1, 0) == 0)
+      done = true; /* the CPU would have raised it: delivered */
+    if (done) {
       count(&vcpu->stats.assist_emulated);
       count(&vcpu->stats.assists);
       *resume = true;

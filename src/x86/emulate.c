@@ -136,7 +136,7 @@ static uint32_t crc32c(uint32_t crc, uint64_t v, unsigned bytes) {
 
 int vmm__x86_emulate(vmm_vcpu_t *vcpu, const struct vmm__x86_insn *d,
                      vmm_regs_t *r, const vmm_sregs_t *s, unsigned cpl,
-                     bool *done) {
+                     bool *done, int *fault) {
   const struct vmm__backend_ops *ops = vcpu->vm->ops;
   int mp = (d->prefixes & VMM__X86_P_REP) ? 0xf3
            : (d->prefixes & VMM__X86_P_REPNE) ? 0xf2
@@ -146,6 +146,7 @@ int vmm__x86_emulate(vmm_vcpu_t *vcpu, const struct vmm__x86_insn *d,
   int rc = 0;
   vmm_fpu_t f;
   *done = false;
+  *fault = -1;
   if (vex || (d->prefixes & VMM__X86_P_LOCK))
     return 0;
 
@@ -206,8 +207,10 @@ int vmm__x86_emulate(vmm_vcpu_t *vcpu, const struct vmm__x86_insn *d,
     uint32_t v;
     if ((rc = access(vcpu, s, lin, &v, 4, false)) < 0)
       return rc;
-    if (v & 0xffff0000u)
-      return 0; /* reserved bits: #GP, which the caller is told about */
+    if (v & 0xffff0000u) {
+      *fault = 13; /* reserved bits: #GP(0) */
+      return 0;
+    }
     f.mxcsr = v;
     if ((rc = ops->set_fpu(vcpu->bvcpu, &f)) < 0)
       return rc;

@@ -265,6 +265,9 @@ static void probe(unsigned which) {
   case AG_PROBE_sse2_pxor: PROBE("", "pxor %%xmm1, %%xmm0"); break;
   case AG_PROBE_sse_movups: PROBE("", "movups (%%rdi), %%xmm0"); break;
   case AG_PROBE_sse2_movdqu_x14: PROBE("", "movdqu 0x20(%%rdi), %%xmm14"); break;
+  case AG_PROBE_ldmxcsr_reserved:
+    PROBE("movl $0xffff1f80, (%%rdi)", "ldmxcsr (%%rdi)");
+    break;
   default: GUEST_ASSERT(which < AG_PROBE_COUNT);
   }
   exc_resume = 0;

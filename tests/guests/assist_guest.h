@@ -60,7 +60,8 @@
   X(sse3_movddup) X(ssse3_pshufb) X(sse41_ptest) X(fninit) X(fnstsw) X(fwait) \
   X(stmxcsr) X(emms) X(stac_clac) X(lahf) X(mov_cr3) X(mov_to_cr4) X(lgdt) X(ltr) \
   X(in_out) X(xchg_mem) X(bt_mem) X(cmpxchg) \
-  X(sse2_movd) X(sse2_movd_x15) X(sse2_paddq) X(sse2_pxor) X(sse_movups) X(sse2_movdqu_x14)
+  X(sse2_movd) X(sse2_movd_x15) X(sse2_paddq) X(sse2_pxor) X(sse_movups) X(sse2_movdqu_x14) \
+  X(ldmxcsr_reserved)
 
 #define AG_PROBE_ENUM(name) AG_PROBE_##name,
 enum { AG_PROBES(AG_PROBE_ENUM) AG_PROBE_COUNT };

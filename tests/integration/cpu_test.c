@@ -189,6 +189,15 @@ static void test_emulated(void) {
          (unsigned long long)st.assist_emulated);
   }
   RUN_UCALL(&t, UCALL_DONE);
+  /* LDMXCSR with reserved bits: #GP(0) at the instruction, whoever
+   * raises it. */
+  struct probe_result r;
+  if (run_probe(AG_PROBE_ldmxcsr_reserved, NULL, VMM_ASSIST_DEFAULT, &r)) {
+    EXPECT_EQ(r.run, TEST_RUN_UCALL);
+    EXPECT_EQ(r.vector, 13);
+    EXPECT_EQ(r.rip_off, 0);
+    EXPECT_EQ(r.stats.assists, r.stats.emulation_failures);
+  }
 out:
   test_vm_destroy(&t);
 }
