@@ -7,6 +7,7 @@
  *   modules    print the size and first bytes of each module (the initrd)
  *   memmap     print the memory map the loader passed
  *   cpuid      print CPUID leaf 1's ECX and EDX (CPU templates)
+ *   echo       read a line from the UART and print it back
  *   smp=N      start the other N-1 processors with INIT/SIPI through the
  *              local APIC and wait until all have checked in
  *   exit=N     write N to the debug-exit port 0xf4
@@ -342,6 +343,25 @@ static void run(const char *w, uint32_t len) {
     show_modules();
   } else if (word_is(w, len, "memmap")) {
     show_memmap();
+  } else if (word_is(w, len, "echo")) {
+    char line[64];
+    uint32_t n = 0;
+    uint64_t t0 = rdtsc();
+    /* Polled (LSR bit 0: data ready), bounded: ~10 s at 3 GHz. */
+    while (n < sizeof(line) - 1 && rdtsc() - t0 < 30000000000ull) {
+      if (!(inb(COM1 + 5) & 1)) {
+        __asm__ volatile("pause");
+        continue;
+      }
+      char c = (char)inb(COM1);
+      if (c == '\n')
+        break;
+      line[n++] = c;
+    }
+    line[n] = 0;
+    puts_("boot-guest: read '");
+    puts_(line);
+    puts_("'\n");
   } else if (word_is(w, len, "cpuid")) {
     uint32_t a = 1, b, c = 0, d;
     __asm__ volatile("cpuid" : "+a"(a), "=b"(b), "+c"(c), "=d"(d));

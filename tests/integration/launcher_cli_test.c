@@ -69,6 +69,9 @@ static void remove_dir(struct run *r) {
  * replaced by the scratch directory). With `sig`, sends it once the UART
  * log shows the guest booted. Fills r->status and the outputs.
  */
+/* What the next launch() gets on its stdin (NULL: /dev/null). */
+static const char *launch_input;
+
 static bool launch(struct run *r, int sig, const char *const *args) {
   const char *exe = test_guest_path("vmm-boot");
   if (!check_true(exe != NULL, __LINE__, "vmm-boot", "--guest vmm-boot "
@@ -98,16 +101,31 @@ static bool launch(struct run *r, int sig, const char *const *args) {
   unlink(out);
   snprintf(out, sizeof(out), "%s/out.log", r->dir);
   snprintf(err, sizeof(err), "%s/err.log", r->dir);
+  /* Input comes through a pipe, as from a terminal or another program
+   * (the stdio back-end polls its fd, which a regular file does not
+   * support). It fits in the pipe's buffer. */
+  int in_pipe[2] = {-1, -1};
+  if (launch_input && pipe(in_pipe) < 0)
+    return check_true(false, __LINE__, "pipe", "%s", strerror(errno));
   pid_t pid = fork();
   if (pid == 0) {
     int o = open(out, O_WRONLY | O_CREAT | O_TRUNC, 0644);
     int e = open(err, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    int in = open("/dev/null", O_RDONLY);
+    if (launch_input)
+      close(in_pipe[1]); /* so that vmm-boot sees the end of its input */
+    int in = launch_input ? in_pipe[0] : open("/dev/null", O_RDONLY);
     if (o < 0 || e < 0 || in < 0)
       _exit(126);
     dup2(in, 0), dup2(o, 1), dup2(e, 2);
     execv(exe, argv);
     _exit(127);
+  }
+  if (launch_input) {
+    close(in_pipe[0]);
+    if (pid > 0 &&
+        write(in_pipe[1], launch_input, strlen(launch_input)) < 0)
+      note("writing vmm-boot's stdin: %s", strerror(errno));
+    close(in_pipe[1]);
   }
   if (!check_true(pid > 0, __LINE__, "fork", "%s", strerror(errno)))
     return false;
@@ -477,6 +495,30 @@ static void test_multiboot(void) {
   remove_dir(&r);
 }
 
+/* --console stdio both ways: the library's stdio back-end, and with
+ * --timings the launcher's relay. */
+static void test_console_stdio(void) {
+  struct run r;
+  if (!new_dir(&r))
+    return;
+  launch_input = "hello-uart\n";
+  const char *const plain[] = {"--kernel", test_guest_path("launch-pvh"),
+                               "--cmdline", "echo", NULL};
+  if (launch(&r, 0, plain)) {
+    EXPECT_STATUS(&r, 1);
+    EXPECT_HAS(r.out, "boot-guest: read 'hello-uart'");
+  }
+  const char *const timed[] = {"--kernel", test_guest_path("launch-pvh"),
+                               "--cmdline", "echo", "--timings", NULL};
+  if (launch(&r, 0, timed)) {
+    EXPECT_STATUS(&r, 1);
+    EXPECT_HAS(r.out, "boot-guest: read 'hello-uart'");
+    EXPECT_HAS(r.err, "first UART byte ");
+  }
+  launch_input = NULL;
+  remove_dir(&r);
+}
+
 /* FNV-1a, 32 bits: what mbinfo checks its module with. */
 static uint32_t fnv1a(const char *s, size_t n) {
   uint32_t h = 0x811c9dc5u;
@@ -589,6 +631,7 @@ const struct test_def launcher_cli_tests[] = {
     {"poweroff", test_poweroff},
     {"multiboot", test_multiboot},
     {"formats", test_formats},
+    {"console_stdio", test_console_stdio},
     {"multiboot_kernels", test_multiboot_kernels},
     {NULL, NULL},
 };
