@@ -126,7 +126,7 @@ boot() { # boot FORMAT IMAGE
   echo "  --- last lines of the UART ($out/uart.log; $(wc -l < "$out/uart.log" 2>/dev/null || echo 0) lines):"
   tail -n 15 "$out/uart.log" 2>/dev/null | sed 's/^/  | /'
   local last
-  last=$(grep -v '^ *$' "$out/uart.log" 2>/dev/null | tail -n 1 | cut -c1-100)
+  last=$(tr -d '\r' < "$out/uart.log" 2>/dev/null | grep -v '^[[:space:]]*$' | tail -n 1 | cut -c1-100)
   why="$why; last console line: ${last:-(none)}"
   local stopped_by_platform=0
   # vmm-boot exits with 10 when the backend could not go on (an
