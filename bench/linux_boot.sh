@@ -12,6 +12,10 @@
 #
 # usage: bench/linux_boot.sh --launcher BUILD/examples/vmm-boot [--runs N]
 #          [--cpus N] [--mem MiB] [--cpu-template NAME] [--keep DIR] [--here]
+#          [--append ARGS]
+#   --append ARGS   more kernel arguments, the same on both sides (e.g.
+#            "initcall_debug printk.time=1 ignore_loglevel" with --keep to
+#            compare where each boot spends its time; changes the figures)
 #   --here   run on this machine's /dev/kvm instead of in the nested machine
 #   --keep DIR   keep the console logs (ms from process start) in DIR
 # Last line:
@@ -20,7 +24,7 @@ set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 linux=$here/../tests/linux
 
-launcher= runs=1 cpus=1 mem=512 template=host in_place=0 budget=600 keep=
+launcher= runs=1 cpus=1 mem=512 template=host in_place=0 budget=600 keep= append=
 orig_args=("$@")
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -31,6 +35,8 @@ while [ $# -gt 0 ]; do
     --cpu-template) template=$2; shift 2;;
     --here) in_place=1; shift;;
     --keep) keep=$(realpath "$2"); shift 2;;
+    --append) append=$2; shift 2;;
+    -h|--help) sed -n '2,/^set -uo/p' "$0" | sed '$d'; exit 0;;
     *) echo "linux_boot: unknown option $1" >&2; exit 2;;
   esac
 done
@@ -47,7 +53,7 @@ trap '[ -n "$keep" ] && mkdir -p "$keep" && cp "$work"/*.log "$work"/*.err "$kee
 "$linux/make-initramfs.sh" "$kdir" "$work/initrd.cpio.gz" 2>/dev/null || exit 1
 # loglevel=6 keeps the banner (KERN_NOTICE) and drops the info lines, so
 # that the UART's per-byte cost weighs less than the boot itself.
-cmdline="console=ttyS0 loglevel=6 panic=-1 libvmm.mode=bench"
+cmdline="console=ttyS0 loglevel=6 panic=-1 libvmm.mode=bench${append:+ $append}"
 
 now_us() { local t=${EPOCHREALTIME/./}; echo "${t#0}"; }
 

@@ -12,6 +12,9 @@
 #   libvmm.boottime=PORT:BYTE  write BYTE to I/O PORT (the VMM's boot-time
 #                           port) when init starts
 #   libvmm.novirtio         skip the virtio checks (disk, rng, console)
+#   libvmm.dmesg            bench mode: print the kernel log (dmesg) after
+#                           the marker, before powering off (with
+#                           initcall_debug printk.time=1: where boot went)
 /bin/busybox --install -s /bin
 export PATH=/bin
 
@@ -50,6 +53,9 @@ bt=$(arg boottime) && {
 }
 
 if [ "$(arg mode)" = bench ]; then
+  if echo " $cmdline " | grep -q ' libvmm.dmesg '; then
+    dmesg > /dev/console
+  fi
   echo "LIBVMM-INIT: bench mode, powering off" > /dev/console
   poweroff -f
   fail $F_POWEROFF "poweroff -f returned"
