@@ -21,63 +21,9 @@
 
 /* ---- set-up ------------------------------------------------------------- */
 
-static pthread_mutex_t console_lock = PTHREAD_MUTEX_INITIALIZER;
-
-/* Port 0xE9, as test_vm.c collects it. */
-int console_out(vmm_vcpu_t *vcpu, uint64_t addr, uint8_t *data,
-                       uint32_t size, int is_write, void *opaque) {
-  (void)vcpu, (void)addr;
-  struct test_vm *t = opaque;
-  if (!is_write)
-    return 0;
-  pthread_mutex_lock(&console_lock);
-  for (uint32_t i = 0; i < size && t->console_len + 1 < TEST_CONSOLE_MAX; i++)
-    t->console[t->console_len++] = (char)data[i];
-  t->console[t->console_len] = 0;
-  pthread_mutex_unlock(&console_lock);
-  return 0;
-}
-
 /* test_vm_create() for the devices guest, with VM flags. */
 int dev_vm_create(struct test_vm *t, uint32_t flags) {
-  memset(t, 0, sizeof(*t));
-  const char *path = test_guest_path("devices");
-  if (!path) {
-    snprintf(t->error, sizeof(t->error), "--guest devices PATH not given");
-    return VMM_EINVAL;
-  }
-  vmm_vm_config_t cfg = VMM_VM_CONFIG_INIT;
-  cfg.backend = test_backend;
-  cfg.flags = flags;
-  const char *what = "vmm_vm_create";
-  int rc = vmm_vm_create(&cfg, &t->vm);
-  if (rc == 0) {
-    what = "vmm_mem_map";
-    rc = vmm_mem_map(t->vm, GUEST_RAM_GPA, GUEST_RAM_SIZE, NULL, 0, &t->ram);
-  }
-  if (rc == 0) {
-    what = "vmm_vcpu_create";
-    rc = vmm_vcpu_create(t->vm, 0, &t->vcpu);
-  }
-  if (rc == 0) {
-    what = "vmm_io_register(0xE9)";
-    rc = vmm_io_register(t->vm, VMM_IO_PIO, GUEST_PRINT_PORT, 1, console_out,
-                         t);
-  }
-  if (rc == 0) {
-    what = "vmm_load_elf_file";
-    t->elf.size = sizeof(t->elf);
-    rc = vmm_load_elf_file(t->vm, path, &t->elf);
-  }
-  if (rc == 0) {
-    what = "vmm_vcpu_setup_long_mode";
-    rc = vmm_vcpu_setup_long_mode(t->vcpu, t->elf.entry, GUEST_STACK_TOP,
-                                  GUEST_SETUP_GPA);
-  }
-  if (rc < 0)
-    snprintf(t->error, sizeof(t->error), "%s: %s (%s)", what,
-             vmm_err_name(rc), vmm_last_error());
-  return rc;
+  return test_vm_create_flags(t, "devices", flags);
 }
 
 /* Mode, exit port (0: a DONE ucall), exit value and size, count. */

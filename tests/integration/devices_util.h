@@ -36,8 +36,6 @@ struct ucall_log {
     EXPECT_EQ((uint32_t)(info).status, (uint32_t)(want_status));               \
   } while (0)
 
-int console_out(vmm_vcpu_t *vcpu, uint64_t addr, uint8_t *data, uint32_t size,
-                int is_write, void *opaque);
 int dev_vm_create(struct test_vm *t, uint32_t flags);
 bool set_params(struct test_vm *t, uint64_t mode, uint64_t exit_port,
                 uint64_t value, uint64_t size, uint64_t count);

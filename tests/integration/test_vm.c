@@ -50,7 +50,7 @@ static int fail(struct test_vm *t, int rc, const char *fmt, ...) {
 static pthread_mutex_t console_lock = PTHREAD_MUTEX_INITIALIZER;
 
 /* Port 0xE9: one byte per OUT (REP OUTSB would bring several). */
-static int console_out(vmm_vcpu_t *vcpu, uint64_t addr, uint8_t *data,
+int test_console_out(vmm_vcpu_t *vcpu, uint64_t addr, uint8_t *data,
                        uint32_t size, int is_write, void *opaque) {
   (void)vcpu, (void)addr;
   struct test_vm *t = opaque;
@@ -65,9 +65,15 @@ static int console_out(vmm_vcpu_t *vcpu, uint64_t addr, uint8_t *data,
 }
 
 int test_vm_create(struct test_vm *t, const char *guest) {
+  return test_vm_create_flags(t, guest, 0);
+}
+
+int test_vm_create_flags(struct test_vm *t, const char *guest,
+                         uint32_t flags) {
   memset(t, 0, sizeof(*t));
   vmm_vm_config_t cfg = VMM_VM_CONFIG_INIT;
   cfg.backend = test_backend;
+  cfg.flags = flags;
   int rc = vmm_vm_create(&cfg, &t->vm);
   if (rc < 0)
     return fail(t, rc, "vmm_vm_create(%s)", test_backend);
@@ -77,7 +83,8 @@ int test_vm_create(struct test_vm *t, const char *guest) {
   rc = vmm_vcpu_create(t->vm, 0, &t->vcpu);
   if (rc < 0)
     return fail(t, rc, "vmm_vcpu_create(0)");
-  rc = vmm_io_register(t->vm, VMM_IO_PIO, GUEST_PRINT_PORT, 1, console_out, t);
+  rc = vmm_io_register(t->vm, VMM_IO_PIO, GUEST_PRINT_PORT, 1,
+                       test_console_out, t);
   if (rc < 0)
     return fail(t, rc, "vmm_io_register(0xE9)");
   if (!guest)

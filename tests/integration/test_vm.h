@@ -46,6 +46,13 @@ struct test_vm {
  * 0 or a negative code, with t->error saying what failed.
  */
 int test_vm_create(struct test_vm *t, const char *guest);
+/* The same with VM flags (VMM_VM_F_*). */
+int test_vm_create_flags(struct test_vm *t, const char *guest,
+                         uint32_t flags);
+/* The port 0xE9 handler test_vm_create() registers (opaque: the test_vm);
+ * thread-safe, for VMs whose vCPUs run on libvmm's threads. */
+int test_console_out(vmm_vcpu_t *vcpu, uint64_t addr, uint8_t *data,
+                     uint32_t size, int is_write, void *opaque);
 /* Destroys what test_vm_create() made; safe on a zeroed or destroyed t. */
 void test_vm_destroy(struct test_vm *t);
 

@@ -36,7 +36,6 @@ struct vt_vm {
              (v)->t.error)
 
 
-int console_out(vmm_vcpu_t *vcpu, uint64_t addr, uint8_t *data, uint32_t size, int is_write, void *opaque);
 int on_exit_ucall(vmm_vcpu_t *vcpu, vmm_exit_t *e, void *opaque);
 int vt_create(struct vt_vm *v, uint32_t flags);
 void vt_destroy(struct vt_vm *v);
