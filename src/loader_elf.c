@@ -5,6 +5,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "le.h"
 #include "error.h"
 #include "loader.h"
 #include "vm_internal.h"
@@ -15,16 +16,6 @@
  * are LSB whatever the host is) and checked before it is used, and no
  * byte of guest memory changes until the whole image has been accepted.
  */
-static uint16_t rd16(const uint8_t *p) {
-  return (uint16_t)(p[0] | (unsigned)p[1] << 8);
-}
-static uint32_t rd32(const uint8_t *p) {
-  return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
-         (uint32_t)p[3] << 24;
-}
-static uint64_t rd64(const uint8_t *p) {
-  return rd32(p) | (uint64_t)rd32(p + 4) << 32;
-}
 
 #define ULL(x) ((unsigned long long)(x))
 
@@ -91,9 +82,9 @@ static int parse_header(const uint8_t *img, size_t len, struct elf_header *h) {
                       "header", len, ehsize, h->is64 ? 64 : 32);
 
   /* e_type, e_machine and e_version sit at the same offsets in both. */
-  uint16_t type = rd16(img + offsetof(Elf64_Ehdr, e_type));
-  uint16_t machine = rd16(img + offsetof(Elf64_Ehdr, e_machine));
-  uint32_t version = rd32(img + offsetof(Elf64_Ehdr, e_version));
+  uint16_t type = vmm__rd16(img + offsetof(Elf64_Ehdr, e_type));
+  uint16_t machine = vmm__rd16(img + offsetof(Elf64_Ehdr, e_machine));
+  uint32_t version = vmm__rd32(img + offsetof(Elf64_Ehdr, e_version));
   if (type != ET_EXEC) {
     const char *name, *hint;
     type_text(type, &name, &hint);
@@ -103,24 +94,24 @@ static int parse_header(const uint8_t *img, size_t len, struct elf_header *h) {
   /* ELF32 may be EM_X86_64 too: that is the x32 ABI, and some boot images
    * are linked as elf32-x86-64. An ELF64 i386 image does not exist. */
   if (machine != EM_X86_64 && (machine != EM_386 || h->is64))
-    return vmm__error(VMM_ENOEXEC,
-                      "e_machine %u is not %s for an ELF%d image", machine,
-                      h->is64 ? "EM_X86_64 (62)" : "EM_386 (3) or EM_X86_64 (62)",
-                      h->is64 ? 64 : 32);
+    return vmm__error(
+        VMM_ENOEXEC, "e_machine %u is not %s for an ELF%d image", machine,
+        h->is64 ? "EM_X86_64 (62)" : "EM_386 (3) or EM_X86_64 (62)",
+        h->is64 ? 64 : 32);
   if (version != EV_CURRENT)
     return vmm__error(VMM_ENOEXEC, "e_version %u is not EV_CURRENT (1)",
                       version);
 
   if (h->is64) {
-    h->entry = rd64(img + offsetof(Elf64_Ehdr, e_entry));
-    h->phoff = rd64(img + offsetof(Elf64_Ehdr, e_phoff));
-    h->phentsize = rd16(img + offsetof(Elf64_Ehdr, e_phentsize));
-    h->phnum = rd16(img + offsetof(Elf64_Ehdr, e_phnum));
+    h->entry = vmm__rd64(img + offsetof(Elf64_Ehdr, e_entry));
+    h->phoff = vmm__rd64(img + offsetof(Elf64_Ehdr, e_phoff));
+    h->phentsize = vmm__rd16(img + offsetof(Elf64_Ehdr, e_phentsize));
+    h->phnum = vmm__rd16(img + offsetof(Elf64_Ehdr, e_phnum));
   } else {
-    h->entry = rd32(img + offsetof(Elf32_Ehdr, e_entry));
-    h->phoff = rd32(img + offsetof(Elf32_Ehdr, e_phoff));
-    h->phentsize = rd16(img + offsetof(Elf32_Ehdr, e_phentsize));
-    h->phnum = rd16(img + offsetof(Elf32_Ehdr, e_phnum));
+    h->entry = vmm__rd32(img + offsetof(Elf32_Ehdr, e_entry));
+    h->phoff = vmm__rd32(img + offsetof(Elf32_Ehdr, e_phoff));
+    h->phentsize = vmm__rd16(img + offsetof(Elf32_Ehdr, e_phentsize));
+    h->phnum = vmm__rd16(img + offsetof(Elf32_Ehdr, e_phnum));
   }
   /* e_entry is not checked against the segments: it is a virtual address
    * and segments are placed by p_paddr, which may legitimately differ. */
@@ -156,7 +147,7 @@ static int parse_segment(const uint8_t *img, size_t len,
                          const struct elf_header *h, size_t i,
                          struct elf_segment *seg) {
   const uint8_t *ph = img + h->phoff + i * h->phentsize;
-  uint32_t type = rd32(ph);
+  uint32_t type = vmm__rd32(ph);
   memset(seg, 0, sizeof(*seg));
   seg->index = i;
   if (type == PT_INTERP)
@@ -166,15 +157,15 @@ static int parse_segment(const uint8_t *img, size_t len,
   if (type != PT_LOAD)
     return 0;
   if (h->is64) {
-    seg->offset = rd64(ph + offsetof(Elf64_Phdr, p_offset));
-    seg->paddr = rd64(ph + offsetof(Elf64_Phdr, p_paddr));
-    seg->filesz = rd64(ph + offsetof(Elf64_Phdr, p_filesz));
-    seg->memsz = rd64(ph + offsetof(Elf64_Phdr, p_memsz));
+    seg->offset = vmm__rd64(ph + offsetof(Elf64_Phdr, p_offset));
+    seg->paddr = vmm__rd64(ph + offsetof(Elf64_Phdr, p_paddr));
+    seg->filesz = vmm__rd64(ph + offsetof(Elf64_Phdr, p_filesz));
+    seg->memsz = vmm__rd64(ph + offsetof(Elf64_Phdr, p_memsz));
   } else {
-    seg->offset = rd32(ph + offsetof(Elf32_Phdr, p_offset));
-    seg->paddr = rd32(ph + offsetof(Elf32_Phdr, p_paddr));
-    seg->filesz = rd32(ph + offsetof(Elf32_Phdr, p_filesz));
-    seg->memsz = rd32(ph + offsetof(Elf32_Phdr, p_memsz));
+    seg->offset = vmm__rd32(ph + offsetof(Elf32_Phdr, p_offset));
+    seg->paddr = vmm__rd32(ph + offsetof(Elf32_Phdr, p_paddr));
+    seg->filesz = vmm__rd32(ph + offsetof(Elf32_Phdr, p_filesz));
+    seg->memsz = vmm__rd32(ph + offsetof(Elf32_Phdr, p_memsz));
   }
   /* p_align and p_vaddr are not checked: segments are copied to their
    * physical address, never mapped, so alignment does not matter. */

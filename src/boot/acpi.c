@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "le.h"
 #include "boot/aml.h"
 #include "boot/boot_internal.h"
 #include "error.h"
@@ -31,18 +32,6 @@
  * VMM__PCI_MMIO_WINDOW up to the IOAPIC (src/hw/pci.c). */
 #define PCI_WINDOW_END 0xfebfffffu
 
-static void put16(uint8_t *p, uint16_t v) {
-  p[0] = (uint8_t)v;
-  p[1] = (uint8_t)(v >> 8);
-}
-static void put32(uint8_t *p, uint32_t v) {
-  for (int i = 0; i < 4; i++)
-    p[i] = (uint8_t)(v >> (8 * i));
-}
-static void put64(uint8_t *p, uint64_t v) {
-  for (int i = 0; i < 8; i++)
-    p[i] = (uint8_t)(v >> (8 * i));
-}
 
 static uint8_t checksum(const uint8_t *p, size_t n) {
   uint8_t s = 0;
@@ -55,13 +44,13 @@ static uint8_t checksum(const uint8_t *p, size_t n) {
  * complete. */
 static void header(uint8_t *t, const char sig[4], uint32_t len, uint8_t rev) {
   memcpy(t, sig, 4);
-  put32(t + 4, len);
+  vmm__wr32(t + 4, len);
   t[8] = rev;
   memcpy(t + 10, "LIBVMM", 6);
   memcpy(t + 16, "LIBVMM  ", 8);
-  put32(t + 24, 1);          /* OEM revision */
+  vmm__wr32(t + 24, 1);          /* OEM revision */
   memcpy(t + 28, "LVMM", 4); /* creator */
-  put32(t + 32, 1);
+  vmm__wr32(t + 32, 1);
 }
 
 static void seal(uint8_t *t) {
@@ -77,7 +66,7 @@ static void gas_io(uint8_t *g, uint8_t bits, uint8_t access, uint16_t port) {
   g[1] = bits;
   g[2] = 0;
   g[3] = access; /* 1 byte, 2 word, 3 dword */
-  put64(g + 4, port);
+  vmm__wr64(g + 4, port);
 }
 
 /* Device GSIs are level-triggered lines (virtio-mmio and PCI INTx hold
@@ -224,8 +213,8 @@ static size_t madt_len(const vmm__platform_t *p) {
 
 static size_t madt_build(uint8_t *t, const vmm__platform_t *p) {
   size_t o = HDR;
-  put32(t + o, LAPIC_ADDR);
-  put32(t + o + 4, p->irqchip ? 1 : 0); /* PCAT_COMPAT: 8259s present */
+  vmm__wr32(t + o, LAPIC_ADDR);
+  vmm__wr32(t + o + 4, p->irqchip ? 1 : 0); /* PCAT_COMPAT: 8259s present */
   o += 8;
   bool x2 = false;
   for (uint32_t i = 0; i < p->ncpus; i++) {
@@ -235,15 +224,15 @@ static size_t madt_build(uint8_t *t, const vmm__platform_t *p) {
       t[o + 1] = 8;
       t[o + 2] = (uint8_t)i; /* processor UID */
       t[o + 3] = (uint8_t)id;
-      put32(t + o + 4, 1); /* enabled */
+      vmm__wr32(t + o + 4, 1); /* enabled */
       o += 8;
     } else { /* processor local x2APIC */
       x2 = true;
       t[o] = 9;
       t[o + 1] = 16;
-      put32(t + o + 4, id);
-      put32(t + o + 8, 1);
-      put32(t + o + 12, i);
+      vmm__wr32(t + o + 4, id);
+      vmm__wr32(t + o + 8, 1);
+      vmm__wr32(t + o + 12, i);
       o += 16;
     }
   }
@@ -251,8 +240,8 @@ static size_t madt_build(uint8_t *t, const vmm__platform_t *p) {
     t[o] = 1; /* I/O APIC */
     t[o + 1] = 12;
     t[o + 2] = (uint8_t)vmm__platform_ioapic_id(p);
-    put32(t + o + 4, IOAPIC_ADDR);
-    put32(t + o + 8, 0); /* GSI base */
+    vmm__wr32(t + o + 4, IOAPIC_ADDR);
+    vmm__wr32(t + o + 8, 0); /* GSI base */
     o += 12;
     /* ISA IRQs map to the same-numbered GSI (KVM's default routing, the
      * in-kernel PIT included: its IRQ 0 is IOAPIC pin 0), so only the
@@ -270,8 +259,8 @@ static size_t madt_build(uint8_t *t, const vmm__platform_t *p) {
       t[o + 1] = 10;
       t[o + 2] = 0; /* ISA */
       t[o + 3] = (uint8_t)irq;
-      put32(t + o + 4, irq);
-      put16(t + o + 8, flags);
+      vmm__wr32(t + o + 4, irq);
+      vmm__wr16(t + o + 8, flags);
       o += 10;
     }
     /* LINT1 of every processor is NMI (and LINT0 ExtINT, the reset
@@ -279,14 +268,14 @@ static size_t madt_build(uint8_t *t, const vmm__platform_t *p) {
     t[o] = 4;
     t[o + 1] = 6;
     t[o + 2] = 0xff; /* all processors */
-    put16(t + o + 3, 0);
+    vmm__wr16(t + o + 3, 0);
     t[o + 5] = 1;
     o += 6;
     if (x2) {
       t[o] = 0xa;
       t[o + 1] = 12;
-      put16(t + o + 2, 0);
-      put32(t + o + 4, 0xffffffffu);
+      vmm__wr16(t + o + 2, 0);
+      vmm__wr32(t + o + 4, 0xffffffffu);
       t[o + 8] = 1;
       o += 12;
     }
@@ -301,18 +290,18 @@ static size_t madt_build(uint8_t *t, const vmm__platform_t *p) {
 static void fadt_build(uint8_t *t, const vmm__platform_t *p, uint32_t facs,
                        uint32_t dsdt) {
   header(t, "FACP", FADT_LEN, 6);
-  put32(t + 36, facs);
-  put32(t + 40, dsdt);
-  put16(t + 46, VMM__ACPI_SCI_GSI);
+  vmm__wr32(t + 36, facs);
+  vmm__wr32(t + 40, dsdt);
+  vmm__wr16(t + 46, VMM__ACPI_SCI_GSI);
   /* SMI_CMD 0: the machine is always in ACPI mode (SCI_EN reads 1). */
-  put32(t + 56, VMM__ACPI_PM1_EVT);
-  put32(t + 64, VMM__ACPI_PM1_CNT);
-  put32(t + 76, VMM__ACPI_PM_TMR);
+  vmm__wr32(t + 56, VMM__ACPI_PM1_EVT);
+  vmm__wr32(t + 64, VMM__ACPI_PM1_CNT);
+  vmm__wr32(t + 76, VMM__ACPI_PM_TMR);
   t[88] = VMM__ACPI_PM1_EVT_LEN;
   t[89] = VMM__ACPI_PM1_CNT_LEN;
   t[91] = VMM__ACPI_PM_TMR_LEN;
-  put16(t + 96, 101);  /* C2 latency > 100: no C2 */
-  put16(t + 98, 1001); /* C3 latency > 1000: no C3 */
+  vmm__wr16(t + 96, 101);  /* C2 latency > 100: no C2 */
+  vmm__wr16(t + 98, 1001); /* C3 latency > 1000: no C3 */
   /* IA-PC boot architecture: legacy devices (the UART), no VGA, no CMOS
    * RTC unless there is one; MSI works. The 8042 flag stays clear even
    * with libvmm's i8042: that is only a reset line, and with the flag set
@@ -320,7 +309,7 @@ static void fadt_build(uint8_t *t, const vmm__platform_t *p, uint32_t facs,
   uint16_t boot = 0x0001 | 0x0004;
   if (!p->rtc)
     boot |= 0x0020;
-  put16(t + 109, boot);
+  vmm__wr16(t + 109, boot);
   /* WBINVD, C1 on all processors, no fixed power or sleep button, RTC
    * wake not fixed, 32-bit PM timer; the reset register where the
    * 8042's reset line is. */
@@ -330,11 +319,11 @@ static void fadt_build(uint8_t *t, const vmm__platform_t *p, uint32_t facs,
     gas_io(t + 116, 8, 1, 0x64);
     t[128] = 0xfe;
   }
-  put32(t + 112, flags);
+  vmm__wr32(t + 112, flags);
   t[131] = 3; /* FADT minor version: ACPI 6.3 */
   /* X_FIRMWARE_CTRL stays 0: the spec wants one of the two FACS
    * pointers, and Linux installs the FACS twice when both are set. */
-  put64(t + 140, dsdt);
+  vmm__wr64(t + 140, dsdt);
   gas_io(t + 148, 32, 2, VMM__ACPI_PM1_EVT);
   gas_io(t + 172, 16, 2, VMM__ACPI_PM1_CNT);
   gas_io(t + 208, 32, 3, VMM__ACPI_PM_TMR);
@@ -388,27 +377,27 @@ int vmm__acpi_write(vmm_vm_t *vm, const vmm__platform_t *p, uint64_t *rsdp) {
 
   uint8_t *f = img + o_facs;
   memcpy(f, "FACS", 4);
-  put32(f + 4, FACS_LEN);
+  vmm__wr32(f + 4, FACS_LEN);
   f[32] = 2; /* version */
 
   uint8_t *r = img + o_rsdt;
   header(r, "RSDT", HDR + 2 * 4, 1);
-  put32(r + HDR, base + (uint32_t)o_fadt);
-  put32(r + HDR + 4, base + (uint32_t)o_madt);
+  vmm__wr32(r + HDR, base + (uint32_t)o_fadt);
+  vmm__wr32(r + HDR + 4, base + (uint32_t)o_madt);
   seal(r);
   uint8_t *x = img + o_xsdt;
   header(x, "XSDT", HDR + 2 * 8, 1);
-  put64(x + HDR, base + o_fadt);
-  put64(x + HDR + 8, base + o_madt);
+  vmm__wr64(x + HDR, base + o_fadt);
+  vmm__wr64(x + HDR + 8, base + o_madt);
   seal(x);
 
   uint8_t *s = img + o_rsdp;
   memcpy(s, "RSD PTR ", 8);
   memcpy(s + 9, "LIBVMM", 6);
   s[15] = 2; /* ACPI 2.0+: XSDT */
-  put32(s + 16, base + (uint32_t)o_rsdt);
-  put32(s + 20, 36);
-  put64(s + 24, base + o_xsdt);
+  vmm__wr32(s + 16, base + (uint32_t)o_rsdt);
+  vmm__wr32(s + 20, 36);
+  vmm__wr64(s + 24, base + o_xsdt);
   s[8] = checksum(s, 20);
   s[32] = checksum(s, 36);
 

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "le.h"
 #include "boot_internal.h"
 #include "bzimage.h"
 #include "error.h"
@@ -11,28 +12,6 @@
 
 #define ULL(x) ((unsigned long long)(x))
 
-static uint16_t rd16(const uint8_t *p) {
-  return (uint16_t)(p[0] | (unsigned)p[1] << 8);
-}
-static uint32_t rd32(const uint8_t *p) {
-  return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
-         (uint32_t)p[3] << 24;
-}
-static uint64_t rd64(const uint8_t *p) {
-  return rd32(p) | (uint64_t)rd32(p + 4) << 32;
-}
-static void wr16(uint8_t *p, uint16_t v) {
-  p[0] = (uint8_t)v;
-  p[1] = (uint8_t)(v >> 8);
-}
-static void wr32(uint8_t *p, uint32_t v) {
-  for (int i = 0; i < 4; i++)
-    p[i] = (uint8_t)(v >> (8 * i));
-}
-static void wr64(uint8_t *p, uint64_t v) {
-  wr32(p, (uint32_t)v);
-  wr32(p + 4, (uint32_t)(v >> 32));
-}
 
 int vmm__bzimage_parse(const uint8_t *img, size_t len,
                        struct vmm__bzimage *bz) {
@@ -41,7 +20,7 @@ int vmm__bzimage_parse(const uint8_t *img, size_t len,
     return vmm__error(VMM_ENOEXEC,
                       "bzImage: %zu bytes, too short for a setup header "
                       "(the \"HdrS\" magic is at 0x202)", len);
-  uint16_t boot_flag = rd16(img + BZ_BOOT_FLAG);
+  uint16_t boot_flag = vmm__rd16(img + BZ_BOOT_FLAG);
   if (boot_flag != 0xaa55)
     return vmm__error(VMM_ENOEXEC,
                       "bzImage: boot_flag at 0x1fe is 0x%04x, not 0xaa55",
@@ -54,7 +33,7 @@ int vmm__bzimage_parse(const uint8_t *img, size_t len,
     return vmm__error(VMM_ENOEXEC,
                       "bzImage: %zu bytes, too short for the whole setup "
                       "header (0x%x bytes)", len, BZ_HDR_MIN_END);
-  bz->version = rd16(img + BZ_VERSION);
+  bz->version = vmm__rd16(img + BZ_VERSION);
   if (bz->version < BZ_PROTOCOL_MIN)
     return vmm__error(VMM_ENOEXEC,
                       "bzImage: boot protocol %u.%02u is too old: libvmm "
@@ -91,7 +70,7 @@ int vmm__bzimage_parse(const uint8_t *img, size_t len,
                       "the setup code (0x%x bytes)", bz->hdr_end,
                       bz->setup_size);
   bz->kernel_size = len - bz->setup_size;
-  uint64_t syssize = (uint64_t)rd32(img + BZ_SYSSIZE) * 16;
+  uint64_t syssize = (uint64_t)vmm__rd32(img + BZ_SYSSIZE) * 16;
   if (syssize == 0)
     return vmm__error(VMM_ENOEXEC, "bzImage: syssize is 0");
   if (syssize > bz->kernel_size)
@@ -108,33 +87,33 @@ int vmm__bzimage_parse(const uint8_t *img, size_t len,
     return vmm__error(VMM_ENOEXEC,
                       "bzImage: loadflags 0x%02x lacks LOADED_HIGH: a zImage "
                       "(kernel at 0x10000) is not supported", bz->loadflags);
-  bz->xloadflags = rd16(img + BZ_XLOADFLAGS);
+  bz->xloadflags = vmm__rd16(img + BZ_XLOADFLAGS);
   if (!(bz->xloadflags & BZ_XLF_KERNEL_64))
     return vmm__error(VMM_ENOEXEC,
                       "bzImage: xloadflags 0x%04x lacks XLF_KERNEL_64: a "
                       "32-bit kernel (libvmm uses the 64-bit entry)",
                       bz->xloadflags);
   bz->relocatable = img[BZ_RELOCATABLE] != 0;
-  bz->kernel_alignment = rd32(img + BZ_KERNEL_ALIGNMENT);
+  bz->kernel_alignment = vmm__rd32(img + BZ_KERNEL_ALIGNMENT);
   if (bz->relocatable &&
       (bz->kernel_alignment < VMM_PAGE_SIZE ||
        (bz->kernel_alignment & (bz->kernel_alignment - 1))))
     return vmm__error(VMM_ENOEXEC,
                       "bzImage: kernel_alignment 0x%x is not a power of two "
                       ">= 4096", bz->kernel_alignment);
-  bz->pref_address = rd64(img + BZ_PREF_ADDRESS);
+  bz->pref_address = vmm__rd64(img + BZ_PREF_ADDRESS);
   if (bz->pref_address & (VMM_PAGE_SIZE - 1))
     return vmm__error(VMM_ENOEXEC,
                       "bzImage: pref_address 0x%llx is not page aligned",
                       ULL(bz->pref_address));
-  bz->init_size = rd32(img + BZ_INIT_SIZE);
+  bz->init_size = vmm__rd32(img + BZ_INIT_SIZE);
   if (bz->init_size < bz->kernel_size)
     return vmm__error(VMM_ENOEXEC,
                       "bzImage: init_size 0x%x is smaller than the kernel "
                       "it must hold (0x%zx bytes)", bz->init_size,
                       bz->kernel_size);
-  bz->initrd_addr_max = rd32(img + BZ_INITRD_ADDR_MAX);
-  bz->cmdline_size = rd32(img + BZ_CMDLINE_SIZE);
+  bz->initrd_addr_max = vmm__rd32(img + BZ_INITRD_ADDR_MAX);
+  bz->cmdline_size = vmm__rd32(img + BZ_CMDLINE_SIZE);
   return 0;
 }
 
@@ -264,32 +243,33 @@ int vmm__bzimage_prepare(vmm_vm_t *vm, const vmm__boot_req_t *req,
   const uint8_t *img = req->kernel;
   memcpy(bp + BZ_SETUP_SECTS, img + BZ_SETUP_SECTS,
          bz.hdr_end - BZ_SETUP_SECTS);
-  wr16(bp + BZ_VID_MODE, 0xffff); /* "normal": no video mode change */
+  vmm__wr16(bp + BZ_VID_MODE, 0xffff); /* "normal": no video mode change */
   bp[BZ_TYPE_OF_LOADER] = 0xff;   /* undefined boot loader */
   /* No real-mode setup runs, so the heap and segment flags mean nothing;
    * LOADED_HIGH stays, as the kernel is where the header says. */
   bp[BZ_LOADFLAGS] = (uint8_t)(bz.loadflags & (BZ_LOADED_HIGH | 0x20));
-  wr32(bp + BZ_CODE32_START, (uint32_t)load);
-  wr32(bp + BZ_CMD_LINE_PTR, (uint32_t)VMM__BOOT_CMDLINE);
+  vmm__wr32(bp + BZ_CODE32_START, (uint32_t)load);
+  vmm__wr32(bp + BZ_CMD_LINE_PTR, (uint32_t)VMM__BOOT_CMDLINE);
   if (req->initrd) {
-    wr32(bp + BZ_RAMDISK_IMAGE, (uint32_t)initrd);
-    wr32(bp + BZ_RAMDISK_SIZE, (uint32_t)req->initrd_len);
-    wr32(bp + BP_EXT_RAMDISK_IMAGE, (uint32_t)(initrd >> 32));
-    wr32(bp + BP_EXT_RAMDISK_SIZE, (uint32_t)((uint64_t)req->initrd_len >> 32));
+    vmm__wr32(bp + BZ_RAMDISK_IMAGE, (uint32_t)initrd);
+    vmm__wr32(bp + BZ_RAMDISK_SIZE, (uint32_t)req->initrd_len);
+    vmm__wr32(bp + BP_EXT_RAMDISK_IMAGE, (uint32_t)(initrd >> 32));
+    vmm__wr32(bp + BP_EXT_RAMDISK_SIZE,
+              (uint32_t)((uint64_t)req->initrd_len >> 32));
   }
-  wr64(bp + BP_ACPI_RSDP_ADDR, req->acpi_rsdp);
+  vmm__wr64(bp + BP_ACPI_RSDP_ADDR, req->acpi_rsdp);
   bp[BP_E820_ENTRIES] = (uint8_t)n;
   uint64_t high_kib = 0;
   for (int i = 0; i < n; i++) {
     uint8_t *e = bp + BP_E820_TABLE + 20 * i;
-    wr64(e, map[i].addr);
-    wr64(e + 8, map[i].size);
-    wr32(e + 16, map[i].type);
+    vmm__wr64(e, map[i].addr);
+    vmm__wr64(e + 8, map[i].size);
+    vmm__wr32(e + 16, map[i].type);
     if (map[i].type == VMM__E820_RAM && map[i].addr >= VMM__BOOT_HIGH)
       high_kib += map[i].size >> 10;
   }
   /* alt_mem_k: KiB above 1 MiB, for kernels that look before e820. */
-  wr32(bp + BP_ALT_MEM_K, high_kib > UINT32_MAX ? UINT32_MAX
+  vmm__wr32(bp + BP_ALT_MEM_K, high_kib > UINT32_MAX ? UINT32_MAX
                                                  : (uint32_t)high_kib);
 
   /* The kernel and initrd first (the big copies), then the small

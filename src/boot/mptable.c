@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "le.h"
 #include "boot/boot_internal.h"
 #include "error.h"
 #include "hw/acpi_pm.h"
@@ -34,14 +35,6 @@
 #define FL_LEVEL_LOW 0xfu
 #define FL_LEVEL_HIGH 0xdu
 
-static void put16(uint8_t *p, uint16_t v) {
-  p[0] = (uint8_t)v;
-  p[1] = (uint8_t)(v >> 8);
-}
-static void put32(uint8_t *p, uint32_t v) {
-  for (int i = 0; i < 4; i++)
-    p[i] = (uint8_t)(v >> (8 * i));
-}
 
 static uint8_t checksum(const uint8_t *p, size_t n) {
   uint8_t s = 0;
@@ -54,7 +47,7 @@ static void io_int(uint8_t *e, uint8_t type, uint16_t flags, uint8_t bus,
                    uint8_t irq, uint8_t apic, uint8_t pin) {
   e[0] = E_IOINT;
   e[1] = type;
-  put16(e + 2, flags);
+  vmm__wr16(e + 2, flags);
   e[4] = bus;
   e[5] = irq;
   e[6] = apic;
@@ -92,8 +85,8 @@ int vmm__mptable_write(vmm_vm_t *vm, const vmm__platform_t *p,
     e[3] = (uint8_t)(0x01 | (i == 0 ? 0x02 : 0)); /* enabled, BSP */
     /* Signature family 6 and features FPU | APIC: what the table needs;
      * kernels read the real values with CPUID. */
-    put32(e + 4, 0x600);
-    put32(e + 8, 0x201);
+    vmm__wr32(e + 4, 0x600);
+    vmm__wr32(e + 8, 0x201);
     o += CPU_LEN;
     count++;
   }
@@ -121,7 +114,7 @@ int vmm__mptable_write(vmm_vm_t *vm, const vmm__platform_t *p,
     e[1] = ioapic;
     e[2] = 0x11; /* version (KVM's) */
     e[3] = 0x01; /* enabled */
-    put32(e + 4, IOAPIC_ADDR);
+    vmm__wr32(e + 4, IOAPIC_ADDR);
     o += ENTRY_LEN;
     count++;
     /* ISA IRQ n is IOAPIC pin n (KVM's default routing, the PIT's IRQ 0
@@ -188,7 +181,7 @@ int vmm__mptable_write(vmm_vm_t *vm, const vmm__platform_t *p,
     e = cfg + o;
     e[0] = E_LINT;
     e[1] = lint[i][0];
-    put16(e + 2, FL_CONFORM);
+    vmm__wr16(e + 2, FL_CONFORM);
     e[4] = isa_bus;
     e[5] = 0;
     e[6] = 0xff;
@@ -198,12 +191,12 @@ int vmm__mptable_write(vmm_vm_t *vm, const vmm__platform_t *p,
   }
 
   memcpy(cfg, "PCMP", 4);
-  put16(cfg + 4, (uint16_t)o);
+  vmm__wr16(cfg + 4, (uint16_t)o);
   cfg[6] = 4; /* spec revision 1.4 */
   memcpy(cfg + 8, "LIBVMM  ", 8);
   memcpy(cfg + 16, "LIBVMM      ", 12);
-  put16(cfg + 34, count);
-  put32(cfg + 36, LAPIC_ADDR);
+  vmm__wr16(cfg + 34, count);
+  vmm__wr32(cfg + 36, LAPIC_ADDR);
   cfg[7] = checksum(cfg, o);
 
   /* The configuration table follows the floating pointer when both fit
@@ -212,7 +205,7 @@ int vmm__mptable_write(vmm_vm_t *vm, const vmm__platform_t *p,
   uint64_t cfg_at = total <= EBDA_LEN ? VMM__BOOT_EBDA + FPS_LEN : CFG_HIGH;
   uint8_t *f = img;
   memcpy(f, "_MP_", 4);
-  put32(f + 4, (uint32_t)cfg_at);
+  vmm__wr32(f + 4, (uint32_t)cfg_at);
   f[8] = 1; /* length in 16-byte units */
   f[9] = 4;
   /* feature byte 1 = 0: the configuration table is present; byte 2 = 0:

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "le.h"
 #include "error.h"
 #include "loader.h"
 #include "multiboot.h"
@@ -17,24 +18,6 @@
 #define LOADER_NAME "libvmm"
 
 /* Images are untrusted: little-endian reads from unaligned bytes. */
-static uint16_t rd16(const uint8_t *p) {
-  return (uint16_t)(p[0] | (unsigned)p[1] << 8);
-}
-static uint32_t rd32(const uint8_t *p) {
-  return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
-         (uint32_t)p[3] << 24;
-}
-static uint64_t rd64(const uint8_t *p) {
-  return rd32(p) | (uint64_t)rd32(p + 4) << 32;
-}
-static void wr32(uint8_t *p, uint32_t v) {
-  for (int i = 0; i < 4; i++)
-    p[i] = (uint8_t)(v >> (8 * i));
-}
-static void wr64(uint8_t *p, uint64_t v) {
-  wr32(p, (uint32_t)v);
-  wr32(p + 4, (uint32_t)(v >> 32));
-}
 
 /* ---- the header --------------------------------------------------------- */
 
@@ -43,7 +26,7 @@ int vmm__multiboot_find(const uint8_t *img, size_t len, vmm__mb_header_t *h) {
   long bad = -1; /* offset of a magic with a wrong checksum */
   const char *why = "";
   for (size_t off = 0; off + 4 <= limit; off += 4) {
-    if (rd32(img + off) != VMM__MB_MAGIC)
+    if (vmm__rd32(img + off) != VMM__MB_MAGIC)
       continue;
     if (off + 12 > limit) {
       if (bad < 0) {
@@ -53,7 +36,7 @@ int vmm__multiboot_find(const uint8_t *img, size_t len, vmm__mb_header_t *h) {
       }
       continue;
     }
-    uint32_t flags = rd32(img + off + 4), sum = rd32(img + off + 8);
+    uint32_t flags = vmm__rd32(img + off + 4), sum = vmm__rd32(img + off + 8);
     if ((uint32_t)(VMM__MB_MAGIC + flags + sum) != 0) {
       if (bad < 0) {
         bad = (long)off;
@@ -70,11 +53,11 @@ int vmm__multiboot_find(const uint8_t *img, size_t len, vmm__mb_header_t *h) {
                           "multiboot header at offset 0x%zx sets flag bit 16 "
                           "(address fields) but the %zu-byte image ends "
                           "before them (truncated)", off, len);
-      h->header_addr = rd32(img + off + 12);
-      h->load_addr = rd32(img + off + 16);
-      h->load_end_addr = rd32(img + off + 20);
-      h->bss_end_addr = rd32(img + off + 24);
-      h->entry_addr = rd32(img + off + 28);
+      h->header_addr = vmm__rd32(img + off + 12);
+      h->load_addr = vmm__rd32(img + off + 16);
+      h->load_end_addr = vmm__rd32(img + off + 20);
+      h->bss_end_addr = vmm__rd32(img + off + 24);
+      h->entry_addr = vmm__rd32(img + off + 28);
     }
     return 1;
   }
@@ -92,15 +75,16 @@ bool vmm__multiboot_detect(const void *image, size_t len) {
   const uint8_t *img = image;
   size_t limit = len < VMM__MB_SEARCH ? len : VMM__MB_SEARCH;
   for (size_t off = 0; off + 12 <= limit; off += 4) {
-    uint32_t flags = rd32(img + off + 4);
-    if (rd32(img + off) == VMM__MB_MAGIC &&
-        (uint32_t)(VMM__MB_MAGIC + flags + rd32(img + off + 8)) == 0)
+    uint32_t flags = vmm__rd32(img + off + 4);
+    if (vmm__rd32(img + off) == VMM__MB_MAGIC &&
+        (uint32_t)(VMM__MB_MAGIC + flags + vmm__rd32(img + off + 8)) == 0)
       return !(flags & VMM__MB_F_AOUT_KLUDGE) || off + 32 <= len;
   }
   return false;
 }
 
-/* ---- the memory map ------------------------------------------------------- */
+/* ---- the memory map -------------------------------------------------------
+ */
 
 /* True when [gpa, gpa + len) lies in RAM of the map (adjacent RAM entries
  * count as one range). */
@@ -212,8 +196,8 @@ static int plan_elf(const uint8_t *img, size_t len, const vmm__e820_t *map,
   if (len < ehsize)
     return vmm__error(VMM_ENOEXEC, "multiboot: the %zu-byte image is too "
                       "short for its ELF header (truncated)", len);
-  uint16_t type = rd16(img + offsetof(Elf32_Ehdr, e_type));
-  uint16_t machine = rd16(img + offsetof(Elf32_Ehdr, e_machine));
+  uint16_t type = vmm__rd16(img + offsetof(Elf32_Ehdr, e_type));
+  uint16_t machine = vmm__rd16(img + offsetof(Elf32_Ehdr, e_machine));
   if (type != ET_EXEC)
     return vmm__error(VMM_ENOEXEC, "multiboot: ELF e_type %u is not ET_EXEC",
                       type);
@@ -223,15 +207,15 @@ static int plan_elf(const uint8_t *img, size_t len, const vmm__e820_t *map,
   uint64_t entry, phoff;
   uint16_t phentsize, phnum;
   if (is64) {
-    entry = rd64(img + offsetof(Elf64_Ehdr, e_entry));
-    phoff = rd64(img + offsetof(Elf64_Ehdr, e_phoff));
-    phentsize = rd16(img + offsetof(Elf64_Ehdr, e_phentsize));
-    phnum = rd16(img + offsetof(Elf64_Ehdr, e_phnum));
+    entry = vmm__rd64(img + offsetof(Elf64_Ehdr, e_entry));
+    phoff = vmm__rd64(img + offsetof(Elf64_Ehdr, e_phoff));
+    phentsize = vmm__rd16(img + offsetof(Elf64_Ehdr, e_phentsize));
+    phnum = vmm__rd16(img + offsetof(Elf64_Ehdr, e_phnum));
   } else {
-    entry = rd32(img + offsetof(Elf32_Ehdr, e_entry));
-    phoff = rd32(img + offsetof(Elf32_Ehdr, e_phoff));
-    phentsize = rd16(img + offsetof(Elf32_Ehdr, e_phentsize));
-    phnum = rd16(img + offsetof(Elf32_Ehdr, e_phnum));
+    entry = vmm__rd32(img + offsetof(Elf32_Ehdr, e_entry));
+    phoff = vmm__rd32(img + offsetof(Elf32_Ehdr, e_phoff));
+    phentsize = vmm__rd16(img + offsetof(Elf32_Ehdr, e_phentsize));
+    phnum = vmm__rd16(img + offsetof(Elf32_Ehdr, e_phnum));
   }
   size_t phsize = is64 ? sizeof(Elf64_Phdr) : sizeof(Elf32_Phdr);
   if (phentsize != phsize || phnum == 0 || phnum == PN_XNUM)
@@ -250,22 +234,22 @@ static int plan_elf(const uint8_t *img, size_t len, const vmm__e820_t *map,
   int rc = 0;
   for (size_t i = 0; i < phnum; i++) {
     const uint8_t *ph = img + phoff + i * phsize;
-    if (rd32(ph) != PT_LOAD)
+    if (vmm__rd32(ph) != PT_LOAD)
       continue;
     struct segment *s = &segs[n];
     s->index = i;
     if (is64) {
-      s->offset = rd64(ph + offsetof(Elf64_Phdr, p_offset));
-      s->vaddr = rd64(ph + offsetof(Elf64_Phdr, p_vaddr));
-      s->paddr = rd64(ph + offsetof(Elf64_Phdr, p_paddr));
-      s->filesz = rd64(ph + offsetof(Elf64_Phdr, p_filesz));
-      s->memsz = rd64(ph + offsetof(Elf64_Phdr, p_memsz));
+      s->offset = vmm__rd64(ph + offsetof(Elf64_Phdr, p_offset));
+      s->vaddr = vmm__rd64(ph + offsetof(Elf64_Phdr, p_vaddr));
+      s->paddr = vmm__rd64(ph + offsetof(Elf64_Phdr, p_paddr));
+      s->filesz = vmm__rd64(ph + offsetof(Elf64_Phdr, p_filesz));
+      s->memsz = vmm__rd64(ph + offsetof(Elf64_Phdr, p_memsz));
     } else {
-      s->offset = rd32(ph + offsetof(Elf32_Phdr, p_offset));
-      s->vaddr = rd32(ph + offsetof(Elf32_Phdr, p_vaddr));
-      s->paddr = rd32(ph + offsetof(Elf32_Phdr, p_paddr));
-      s->filesz = rd32(ph + offsetof(Elf32_Phdr, p_filesz));
-      s->memsz = rd32(ph + offsetof(Elf32_Phdr, p_memsz));
+      s->offset = vmm__rd32(ph + offsetof(Elf32_Phdr, p_offset));
+      s->vaddr = vmm__rd32(ph + offsetof(Elf32_Phdr, p_vaddr));
+      s->paddr = vmm__rd32(ph + offsetof(Elf32_Phdr, p_paddr));
+      s->filesz = vmm__rd32(ph + offsetof(Elf32_Phdr, p_filesz));
+      s->memsz = vmm__rd32(ph + offsetof(Elf32_Phdr, p_memsz));
     }
     if (s->memsz == 0)
       continue;
@@ -480,9 +464,9 @@ int vmm__multiboot_plan(const vmm__boot_req_t *req, const vmm__e820_t *map,
     if (rc < 0)
       goto fail;
     uint8_t *mod = p->low + AT(VMM__MB_MODS_GPA);
-    wr32(mod + 0, (uint32_t)p->module_start);
-    wr32(mod + 4, (uint32_t)p->module_end); /* one past the last byte */
-    wr32(mod + 8, (uint32_t)VMM__MB_MODSTR_GPA);
+    vmm__wr32(mod + 0, (uint32_t)p->module_start);
+    vmm__wr32(mod + 4, (uint32_t)p->module_end); /* one past the last byte */
+    vmm__wr32(mod + 8, (uint32_t)VMM__MB_MODSTR_GPA);
     memcpy(p->low + AT(VMM__MB_MODSTR_GPA), MODULE_STRING,
            sizeof(MODULE_STRING));
     mods = 1;
@@ -497,10 +481,10 @@ int vmm__multiboot_plan(const vmm__boot_req_t *req, const vmm__e820_t *map,
     if (map[i].size == 0)
       continue;
     uint8_t *e = mm + nent++ * 24;
-    wr32(e, 20);
-    wr64(e + 4, map[i].addr);
-    wr64(e + 12, map[i].size);
-    wr32(e + 20, map[i].type);
+    vmm__wr32(e, 20);
+    vmm__wr64(e + 4, map[i].addr);
+    vmm__wr64(e + 12, map[i].size);
+    vmm__wr32(e + 20, map[i].type);
   }
 
   /* mem_lower: the conventional memory the info block lives in (at most
@@ -513,15 +497,15 @@ int vmm__multiboot_plan(const vmm__boot_req_t *req, const vmm__e820_t *map,
   if (upper_kib > UINT32_MAX)
     upper_kib = UINT32_MAX;
 
-  wr32(info + 0, flags);
-  wr32(info + 4, (uint32_t)(low_end / 1024));
-  wr32(info + 8, (uint32_t)upper_kib);
-  wr32(info + 16, (uint32_t)VMM__BOOT_CMDLINE);
-  wr32(info + 20, mods);
-  wr32(info + 24, (uint32_t)VMM__MB_MODS_GPA);
-  wr32(info + 44, (uint32_t)(nent * 24));
-  wr32(info + 48, (uint32_t)VMM__MB_MMAP_GPA);
-  wr32(info + 64, (uint32_t)VMM__MB_NAME_GPA);
+  vmm__wr32(info + 0, flags);
+  vmm__wr32(info + 4, (uint32_t)(low_end / 1024));
+  vmm__wr32(info + 8, (uint32_t)upper_kib);
+  vmm__wr32(info + 16, (uint32_t)VMM__BOOT_CMDLINE);
+  vmm__wr32(info + 20, mods);
+  vmm__wr32(info + 24, (uint32_t)VMM__MB_MODS_GPA);
+  vmm__wr32(info + 44, (uint32_t)(nent * 24));
+  vmm__wr32(info + 48, (uint32_t)VMM__MB_MMAP_GPA);
+  vmm__wr32(info + 64, (uint32_t)VMM__MB_NAME_GPA);
 
   const struct {
     uint64_t gpa, len;

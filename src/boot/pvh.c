@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "le.h"
 #include "boot_internal.h"
 #include "error.h"
 #include "loader.h"
@@ -32,24 +33,6 @@
 #define PVH_MODLIST VMM__BOOT_TABLES
 #define PVH_MEMMAP (VMM__BOOT_TABLES + 0x100)
 
-static uint16_t rd16(const uint8_t *p) {
-  return (uint16_t)(p[0] | (unsigned)p[1] << 8);
-}
-static uint32_t rd32(const uint8_t *p) {
-  return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
-         (uint32_t)p[3] << 24;
-}
-static uint64_t rd64(const uint8_t *p) {
-  return rd32(p) | (uint64_t)rd32(p + 4) << 32;
-}
-static void wr32(uint8_t *p, uint32_t v) {
-  for (int i = 0; i < 4; i++)
-    p[i] = (uint8_t)(v >> (8 * i));
-}
-static void wr64(uint8_t *p, uint64_t v) {
-  wr32(p, (uint32_t)v);
-  wr32(p + 4, (uint32_t)(v >> 32));
-}
 
 /* The fields of the ELF header this file reads, either class. */
 struct elf_view {
@@ -73,19 +56,19 @@ static int elf_view(const uint8_t *img, size_t len, struct elf_view *v) {
     return vmm__error(VMM_ENOEXEC, "PVH: %zu bytes, too short for the ELF "
                       "header", len);
   if (v->is64) {
-    v->phoff = rd64(img + offsetof(Elf64_Ehdr, e_phoff));
-    v->shoff = rd64(img + offsetof(Elf64_Ehdr, e_shoff));
-    v->phentsize = rd16(img + offsetof(Elf64_Ehdr, e_phentsize));
-    v->phnum = rd16(img + offsetof(Elf64_Ehdr, e_phnum));
-    v->shentsize = rd16(img + offsetof(Elf64_Ehdr, e_shentsize));
-    v->shnum = rd16(img + offsetof(Elf64_Ehdr, e_shnum));
+    v->phoff = vmm__rd64(img + offsetof(Elf64_Ehdr, e_phoff));
+    v->shoff = vmm__rd64(img + offsetof(Elf64_Ehdr, e_shoff));
+    v->phentsize = vmm__rd16(img + offsetof(Elf64_Ehdr, e_phentsize));
+    v->phnum = vmm__rd16(img + offsetof(Elf64_Ehdr, e_phnum));
+    v->shentsize = vmm__rd16(img + offsetof(Elf64_Ehdr, e_shentsize));
+    v->shnum = vmm__rd16(img + offsetof(Elf64_Ehdr, e_shnum));
   } else {
-    v->phoff = rd32(img + offsetof(Elf32_Ehdr, e_phoff));
-    v->shoff = rd32(img + offsetof(Elf32_Ehdr, e_shoff));
-    v->phentsize = rd16(img + offsetof(Elf32_Ehdr, e_phentsize));
-    v->phnum = rd16(img + offsetof(Elf32_Ehdr, e_phnum));
-    v->shentsize = rd16(img + offsetof(Elf32_Ehdr, e_shentsize));
-    v->shnum = rd16(img + offsetof(Elf32_Ehdr, e_shnum));
+    v->phoff = vmm__rd32(img + offsetof(Elf32_Ehdr, e_phoff));
+    v->shoff = vmm__rd32(img + offsetof(Elf32_Ehdr, e_shoff));
+    v->phentsize = vmm__rd16(img + offsetof(Elf32_Ehdr, e_phentsize));
+    v->phnum = vmm__rd16(img + offsetof(Elf32_Ehdr, e_phnum));
+    v->shentsize = vmm__rd16(img + offsetof(Elf32_Ehdr, e_shentsize));
+    v->shnum = vmm__rd16(img + offsetof(Elf32_Ehdr, e_shnum));
   }
   return 0;
 }
@@ -102,7 +85,8 @@ static int scan_notes(const uint8_t *img, uint64_t off, uint64_t size,
   uint64_t at = 0;
   while (size - at >= 12) {
     const uint8_t *n = img + off + at;
-    uint32_t namesz = rd32(n), descsz = rd32(n + 4), type = rd32(n + 8);
+    uint32_t namesz = vmm__rd32(n), descsz = vmm__rd32(n + 4),
+             type = vmm__rd32(n + 8);
     uint64_t name_pad = ((uint64_t)namesz + 3) & ~3ull;
     uint64_t desc_pad = ((uint64_t)descsz + 3) & ~3ull;
     if (name_pad > size - at - 12 || desc_pad > size - at - 12 - name_pad) {
@@ -118,9 +102,9 @@ static int scan_notes(const uint8_t *img, uint64_t off, uint64_t size,
         type == XEN_ELFNOTE_PHYS32_ENTRY) {
       uint64_t e;
       if (descsz == 4)
-        e = rd32(desc);
+        e = vmm__rd32(desc);
       else if (descsz == 8)
-        e = rd64(desc);
+        e = vmm__rd64(desc);
       else
         return vmm__error(VMM_ENOEXEC,
                           "PVH: the XEN_ELFNOTE_PHYS32_ENTRY note in %s has "
@@ -153,12 +137,12 @@ int vmm__pvh_find_entry(const uint8_t *img, size_t len, uint32_t *entry) {
                         len);
     for (size_t i = 0; i < v.phnum; i++) {
       const uint8_t *ph = img + v.phoff + i * phsize;
-      if (rd32(ph) != PT_NOTE)
+      if (vmm__rd32(ph) != PT_NOTE)
         continue;
-      uint64_t off = v.is64 ? rd64(ph + offsetof(Elf64_Phdr, p_offset))
-                            : rd32(ph + offsetof(Elf32_Phdr, p_offset));
-      uint64_t sz = v.is64 ? rd64(ph + offsetof(Elf64_Phdr, p_filesz))
-                           : rd32(ph + offsetof(Elf32_Phdr, p_filesz));
+      uint64_t off = v.is64 ? vmm__rd64(ph + offsetof(Elf64_Phdr, p_offset))
+                            : vmm__rd32(ph + offsetof(Elf32_Phdr, p_offset));
+      uint64_t sz = v.is64 ? vmm__rd64(ph + offsetof(Elf64_Phdr, p_filesz))
+                           : vmm__rd32(ph + offsetof(Elf32_Phdr, p_filesz));
       if (!inside(len, off, sz))
         return vmm__error(VMM_ENOEXEC, "PVH: PT_NOTE %zu at 0x%llx + "
                           "0x%llx runs past the end of the image", i,
@@ -180,13 +164,13 @@ int vmm__pvh_find_entry(const uint8_t *img, size_t len, uint32_t *entry) {
                       len);
   for (size_t i = 0; i < v.shnum; i++) {
     const uint8_t *sh = img + v.shoff + i * shsize;
-    uint32_t type = rd32(sh + offsetof(Elf64_Shdr, sh_type));
+    uint32_t type = vmm__rd32(sh + offsetof(Elf64_Shdr, sh_type));
     if (type != SHT_NOTE)
       continue;
-    uint64_t off = v.is64 ? rd64(sh + offsetof(Elf64_Shdr, sh_offset))
-                          : rd32(sh + offsetof(Elf32_Shdr, sh_offset));
-    uint64_t sz = v.is64 ? rd64(sh + offsetof(Elf64_Shdr, sh_size))
-                         : rd32(sh + offsetof(Elf32_Shdr, sh_size));
+    uint64_t off = v.is64 ? vmm__rd64(sh + offsetof(Elf64_Shdr, sh_offset))
+                          : vmm__rd32(sh + offsetof(Elf32_Shdr, sh_offset));
+    uint64_t sz = v.is64 ? vmm__rd64(sh + offsetof(Elf64_Shdr, sh_size))
+                         : vmm__rd32(sh + offsetof(Elf32_Shdr, sh_size));
     if (!inside(len, off, sz))
       return vmm__error(VMM_ENOEXEC, "PVH: SHT_NOTE section %zu at 0x%llx "
                         "+ 0x%llx runs past the end of the image", i,
@@ -207,12 +191,12 @@ static void load_range(const uint8_t *img, const struct elf_view *v,
   *hi = 0;
   for (size_t i = 0; i < v->phnum; i++) {
     const uint8_t *ph = img + v->phoff + i * phsize;
-    if (rd32(ph) != PT_LOAD)
+    if (vmm__rd32(ph) != PT_LOAD)
       continue;
-    uint64_t pa = v->is64 ? rd64(ph + offsetof(Elf64_Phdr, p_paddr))
-                          : rd32(ph + offsetof(Elf32_Phdr, p_paddr));
-    uint64_t msz = v->is64 ? rd64(ph + offsetof(Elf64_Phdr, p_memsz))
-                           : rd32(ph + offsetof(Elf32_Phdr, p_memsz));
+    uint64_t pa = v->is64 ? vmm__rd64(ph + offsetof(Elf64_Phdr, p_paddr))
+                          : vmm__rd32(ph + offsetof(Elf32_Phdr, p_paddr));
+    uint64_t msz = v->is64 ? vmm__rd64(ph + offsetof(Elf64_Phdr, p_memsz))
+                           : vmm__rd32(ph + offsetof(Elf32_Phdr, p_memsz));
     if (msz == 0 || msz > UINT64_MAX - pa)
       continue;
     if (pa < *lo)
@@ -283,24 +267,24 @@ int vmm__pvh_prepare(vmm_vm_t *vm, const vmm__boot_req_t *req,
     return vmm__error_prefix(rc, "PVH");
 
   uint8_t si[SI_SIZE] = {0};
-  wr32(si + SI_MAGIC, HVM_START_MAGIC);
-  wr32(si + SI_VERSION, 1);
-  wr64(si + SI_CMDLINE, VMM__BOOT_CMDLINE);
-  wr64(si + SI_RSDP, req->acpi_rsdp);
-  wr64(si + SI_MEMMAP, PVH_MEMMAP);
-  wr32(si + SI_MEMMAP_ENTRIES, (uint32_t)n);
+  vmm__wr32(si + SI_MAGIC, HVM_START_MAGIC);
+  vmm__wr32(si + SI_VERSION, 1);
+  vmm__wr64(si + SI_CMDLINE, VMM__BOOT_CMDLINE);
+  vmm__wr64(si + SI_RSDP, req->acpi_rsdp);
+  vmm__wr64(si + SI_MEMMAP, PVH_MEMMAP);
+  vmm__wr32(si + SI_MEMMAP_ENTRIES, (uint32_t)n);
   uint8_t mod[MOD_SIZE] = {0};
   if (req->initrd) {
-    wr32(si + SI_NR_MODULES, 1);
-    wr64(si + SI_MODLIST, PVH_MODLIST);
-    wr64(mod, initrd);
-    wr64(mod + 8, req->initrd_len);
+    vmm__wr32(si + SI_NR_MODULES, 1);
+    vmm__wr64(si + SI_MODLIST, PVH_MODLIST);
+    vmm__wr64(mod, initrd);
+    vmm__wr64(mod + 8, req->initrd_len);
   }
   uint8_t mm[VMM__E820_MAX * MEMMAP_ENTRY_SIZE] = {0};
   for (int i = 0; i < n; i++) {
-    wr64(mm + i * MEMMAP_ENTRY_SIZE, map[i].addr);
-    wr64(mm + i * MEMMAP_ENTRY_SIZE + 8, map[i].size);
-    wr32(mm + i * MEMMAP_ENTRY_SIZE + 16, map[i].type);
+    vmm__wr64(mm + i * MEMMAP_ENTRY_SIZE, map[i].addr);
+    vmm__wr64(mm + i * MEMMAP_ENTRY_SIZE + 8, map[i].size);
+    vmm__wr32(mm + i * MEMMAP_ENTRY_SIZE + 16, map[i].type);
   }
   rc = vmm_mem_write(vm, VMM__BOOT_PARAMS, si, sizeof(si));
   if (rc == 0)

@@ -13,6 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "le.h"
 #include "error.h"
 #include "loop.h"
 #include "virtio/device.h"
@@ -118,10 +119,6 @@ static inline struct virtio_blk *as_blk(struct vmm__virtio_dev *v) {
 
 /* ---- configuration ---------------------------------------------------- */
 
-static void put32(uint8_t *p, uint32_t v) {
-  for (int i = 0; i < 4; i++)
-    p[i] = (uint8_t)(v >> (8 * i));
-}
 
 static void blk_config_read(struct vmm__virtio_dev *v, uint32_t off,
                             void *buf, uint32_t len) {
@@ -129,14 +126,15 @@ static void blk_config_read(struct vmm__virtio_dev *v, uint32_t off,
   uint8_t cfg[BLK_CONFIG_SIZE] = {0};
   for (int i = 0; i < 8; i++)
     cfg[CFG_CAPACITY + i] = (uint8_t)(b->capacity >> (8 * i));
-  put32(cfg + CFG_SEG_MAX, v->queue_size_max > 2 ? v->queue_size_max - 2u : 1u);
-  put32(cfg + CFG_BLK_SIZE, SECTOR);
+  vmm__wr32(cfg + CFG_SEG_MAX,
+            v->queue_size_max > 2 ? v->queue_size_max - 2u : 1u);
+  vmm__wr32(cfg + CFG_BLK_SIZE, SECTOR);
   cfg[CFG_NUM_QUEUES] = (uint8_t)b->num_queues;
   cfg[CFG_NUM_QUEUES + 1] = (uint8_t)(b->num_queues >> 8);
   if (!b->readonly) {
-    put32(cfg + CFG_MAX_DISCARD_SECTORS, MAX_DISCARD_SECTORS);
-    put32(cfg + CFG_MAX_DISCARD_SEG, MAX_DISCARD_SEG);
-    put32(cfg + CFG_DISCARD_ALIGN, 1);
+    vmm__wr32(cfg + CFG_MAX_DISCARD_SECTORS, MAX_DISCARD_SECTORS);
+    vmm__wr32(cfg + CFG_MAX_DISCARD_SEG, MAX_DISCARD_SEG);
+    vmm__wr32(cfg + CFG_DISCARD_ALIGN, 1);
   }
   memcpy(buf, cfg + off, len);
 }
