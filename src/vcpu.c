@@ -257,6 +257,8 @@ int vmm_vcpu_run(vmm_vcpu_t *vcpu, vmm_exit_t *exit) {
                       "on another thread", vcpu->id);
   vcpu->thread = pthread_self();
   atomic_store(&vcpu->running, 2);
+  /* Boot timing: the guest's first instruction follows the first entry. */
+  vmm__vm_mark(vcpu->vm, &vcpu->vm->first_entry_ns);
   int rc = run_loop(vcpu, exit);
   atomic_store(&vcpu->running, 0);
   return rc;

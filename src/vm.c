@@ -223,6 +223,7 @@ int vmm_vm_get_timings(const vmm_vm_t *vm, vmm_vm_timings_t *t) {
       .start_ns = atomic_load(&vm->start_ns),
       .first_output_ns = atomic_load(&vm->first_output_ns),
       .boot_done_ns = atomic_load(&vm->boot_done_ns),
+      .first_entry_ns = atomic_load(&vm->first_entry_ns),
   };
   memcpy(t, &all, all.size);
   return 0;

@@ -52,7 +52,7 @@ struct vmm_vm {
   /* Boot timing (vmm_vm_get_timings): CLOCK_MONOTONIC ns at creation,
    * later events relative to it, 0 until they happen (vmm__vm_mark). */
   uint64_t created_ns;
-  _Atomic uint64_t start_ns, first_output_ns, boot_done_ns;
+  _Atomic uint64_t start_ns, first_output_ns, boot_done_ns, first_entry_ns;
   /* The CPU template for vCPUs created from now on ("" = none), set by
    * vmm_vm_set_cpu_template() (src/x86/cpu_template.c). */
   char cpu_template[256];

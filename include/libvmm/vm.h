@@ -138,6 +138,9 @@ typedef struct vmm_vm_timings {
                                character back-end (UART, virtio-console) */
   uint64_t boot_done_ns;    /* the guest first wrote the magic value to a
                                boot-time port (vmm_boot_timer_create) */
+  uint64_t first_entry_ns;  /* a vCPU first entered the guest (the first
+                               vmm_vcpu_run() call): the guest's first
+                               instruction follows */
 } vmm_vm_timings_t;
 
 VMM_EXPORT int vmm_vm_get_timings(const vmm_vm_t *vm, vmm_vm_timings_t *t);
