@@ -4,9 +4,6 @@
  * vmm_boot() knows, runs it on libvmm's threads and exits with the
  * guest's status. Options and statuses: vmm_boot_options.c,
  * docs/launcher.md. */
-#include <pthread.h>
-#include <signal.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,142 +20,16 @@
 #define LOW_RAM_END (3 * GIB)
 #define HIGH_RAM_START (4 * GIB)
 
-/* What the guest did when it stopped the VM badly, seen on its vCPU
- * thread by the exit hook (the stop info has only the message). */
-struct fault {
-  bool valid;
-  uint32_t vcpu, reason, kind;
-  uint64_t rip;
-  uint8_t insn_len, insn[15];
-  char mode[64];
-  bool reset_state; /* the backend had reset the vCPU (KVM on AMD) */
-};
-
 struct launcher {
   struct options o;
   vmm_vm_t *vm;
   vmm_vcpu_t **vcpus;
   struct relay *relay;
   uint64_t t_main;
-  pthread_mutex_t mu;
-  struct fault fault;
-  atomic_int signo;
+  struct stop_watch watch;
 };
 
-static void fail_call(const char *what, int rc) {
-  fprintf(stderr, "vmm-boot: %s: %s (%s)\n", what,
-          vmm_last_error()[0] ? vmm_last_error() : vmm_strerror(rc),
-          vmm_err_name(rc));
-}
-
-/* ---- what went wrong, from the exit hook ----------------------------- */
-
-static void describe_mode(const vmm_sregs_t *s, char *buf, size_t len) {
-  const char *m;
-  if (!(s->cr0 & 1))
-    m = "real mode";
-  else if (s->efer & (1u << 10)) /* EFER.LMA */
-    m = s->cs.l ? "64-bit mode" : "compatibility mode";
-  else
-    m = s->cs.db ? "32-bit protected mode" : "16-bit protected mode";
-  snprintf(buf, len, "%s, CPL %u%s", m, (unsigned)(s->cs.selector & 3),
-           (s->cr0 & (1ull << 31)) ? ", paging" : ", no paging");
-}
-
-/* Runs on the vCPU thread for exits nobody consumed; records internal
- * errors and triple faults, then lets libvmm's default treatment stop
- * the VM. */
-static int on_exit_hook(vmm_vcpu_t *vcpu, vmm_exit_t *e, void *opaque) {
-  struct launcher *L = opaque;
-  if (e->reason != VMM_EXIT_INTERNAL_ERROR && e->reason != VMM_EXIT_SHUTDOWN)
-    return 1;
-  struct fault f = {.valid = true, .vcpu = vmm_vcpu_id(vcpu),
-                    .reason = e->reason};
-  vmm_regs_t regs;
-  vmm_sregs_t sregs;
-  if (e->reason == VMM_EXIT_INTERNAL_ERROR) {
-    f.kind = e->u.internal.kind;
-    f.rip = e->u.internal.rip;
-    f.insn_len = e->u.internal.insn_len > 15 ? 15 : e->u.internal.insn_len;
-    memcpy(f.insn, e->u.internal.insn, f.insn_len);
-  } else if (vmm_vcpu_get_regs(vcpu, &regs) == 0) {
-    f.rip = regs.rip;
-  }
-  if (vmm_vcpu_get_sregs(vcpu, &sregs) == 0) {
-    describe_mode(&sregs, f.mode, sizeof(f.mode));
-    /* Some backends reset the vCPU on a shutdown before reporting it: the
-     * registers then show the reset vector, not the fault. */
-    f.reset_state = e->reason == VMM_EXIT_SHUTDOWN && f.rip == 0xfff0 &&
-                    sregs.cs.selector == 0xf000 && !(sregs.cr0 & 1);
-  } else
-    snprintf(f.mode, sizeof(f.mode), "mode unknown");
-  pthread_mutex_lock(&L->mu);
-  if (!L->fault.valid)
-    L->fault = f;
-  pthread_mutex_unlock(&L->mu);
-  return 1;
-}
-
-static const char *internal_kind(uint32_t kind) {
-  switch (kind) {
-  case VMM_INTERNAL_EMULATION:
-    return "instruction emulation failed";
-  case VMM_INTERNAL_ENTRY_FAILED:
-    return "VM entry failed";
-  case VMM_INTERNAL_UNHANDLED_EXIT:
-    return "exit the library does not handle";
-  case VMM_INTERNAL_DELIVERY:
-    return "event delivery failed";
-  default:
-    return "internal error";
-  }
-}
-
-static void print_fault(struct launcher *L) {
-  const struct fault *f = &L->fault;
-  if (f->reset_state) {
-    fprintf(stderr, "vmm-boot: vCPU %u: the backend reset the vCPU before "
-            "reporting the shutdown (KVM on AMD does): its registers do not "
-            "show where the fault was\n", f->vcpu);
-  } else {
-    fprintf(stderr, "vmm-boot: vCPU %u: rip 0x%llx, %s", f->vcpu,
-            (unsigned long long)f->rip, f->mode);
-    if (f->insn_len) {
-      fprintf(stderr, ", instruction bytes");
-      for (unsigned i = 0; i < f->insn_len; i++)
-        fprintf(stderr, " %02x", f->insn[i]);
-    } else if (f->reason == VMM_EXIT_INTERNAL_ERROR) {
-      fprintf(stderr, ", instruction bytes not reported by the backend");
-    }
-    fprintf(stderr, "\n");
-  }
-  /* Where the other processors were: shows an SMP boot stuck half way. */
-  if (L->o.cpus > 1) {
-    for (uint32_t i = 0; i < L->o.cpus; i++) {
-      uint32_t st;
-      if (vmm_vcpu_get_mp_state(L->vcpus[i], &st) == 0)
-        fprintf(stderr, "vmm-boot: vCPU %u: %s\n", i, vmm_mp_state_name(st));
-    }
-  }
-}
-
-/* Where every vCPU was when the VM stopped from outside (a signal, e.g.
- * a time limit): how far a boot got. */
-static void print_where(struct launcher *L) {
-  for (uint32_t i = 0; i < L->o.cpus; i++) {
-    vmm_regs_t regs;
-    vmm_sregs_t sregs;
-    uint32_t st = VMM_MP_OTHER;
-    char mode[64];
-    if (vmm_vcpu_get_regs(L->vcpus[i], &regs) < 0 ||
-        vmm_vcpu_get_sregs(L->vcpus[i], &sregs) < 0)
-      continue;
-    describe_mode(&sregs, mode, sizeof(mode));
-    vmm_vcpu_get_mp_state(L->vcpus[i], &st);
-    fprintf(stderr, "vmm-boot: at the stop: vCPU %u rip 0x%llx (%s), %s\n",
-            i, (unsigned long long)regs.rip, mode, vmm_mp_state_name(st));
-  }
-}
+const char *launcher_prog = "vmm-boot";
 
 /* ---- building the machine -------------------------------------------- */
 
@@ -251,7 +122,10 @@ static int build(struct launcher *L) {
     net.name = o->nets[i].name;
     TRY(vmm_virtio_net_create(L->vm, &pci, &net, &dev), "--net");
   }
-  TRY(vmm_vm_on_exit(L->vm, on_exit_hook, L), "setting the exit hook");
+  L->watch.vm = L->vm;
+  L->watch.vcpus = L->vcpus;
+  L->watch.n_vcpus = o->cpus;
+  TRY(stop_watch_exits(&L->watch), "setting the exit hook");
 
   vmm_boot_config_t boot = VMM_BOOT_CONFIG_INIT;
   boot.kernel_path = o->kernel;
@@ -283,29 +157,6 @@ static int build(struct launcher *L) {
 
 /* ---- running ---------------------------------------------------------- */
 
-static void *signal_main(void *arg) {
-  struct launcher *L = arg;
-  sigset_t set;
-  sigemptyset(&set);
-  sigaddset(&set, SIGINT);
-  sigaddset(&set, SIGTERM);
-  sigaddset(&set, SIGHUP);
-  int sig;
-  while (sigwait(&set, &sig) == 0) {
-    int none = 0;
-    atomic_compare_exchange_strong(&L->signo, &none, sig);
-    vmm_vm_stop(L->vm, 128 + sig);
-  }
-  return NULL;
-}
-
-static void print_ms(const char *what, uint64_t ns) {
-  if (ns)
-    fprintf(stderr, "vmm-boot: timings: %s %.1f ms\n", what, ns / 1e6);
-  else
-    fprintf(stderr, "vmm-boot: timings: %s: not seen\n", what);
-}
-
 static void print_timings(struct launcher *L, uint64_t t_stop) {
   vmm_vm_timings_t t = {.size = sizeof(t)};
   if (vmm_vm_get_timings(L->vm, &t) < 0)
@@ -314,6 +165,7 @@ static void print_timings(struct launcher *L, uint64_t t_stop) {
   uint64_t banner = relay_banner_ns(L->relay);
   print_ms("process start -> VM created", t.created_ns - L->t_main);
   print_ms("VM created -> started", t.start_ns);
+  print_ms("VM created -> first guest entry", t.first_entry_ns);
   print_ms("VM created -> first guest output", t.first_output_ns);
   if (L->relay) {
     print_ms("VM created -> first UART byte",
@@ -325,69 +177,17 @@ static void print_timings(struct launcher *L, uint64_t t_stop) {
   print_ms("total (process start -> VM stopped)", t_stop - L->t_main);
 }
 
-/* The exit status for how the VM stopped, with a message for people. */
-static int conclude(struct launcher *L, const vmm_vm_stop_info_t *info) {
-  switch (info->reason) {
-  case VMM_STOP_GUEST_EXIT:
-    if (info->status == 0)
-      fprintf(stderr, "vmm-boot: the guest powered off\n");
-    else
-      fprintf(stderr, "vmm-boot: the guest exited with status %d (%s)\n",
-              info->status, info->message);
-    return info->status;
-  case VMM_STOP_REQUESTED: {
-    int sig = atomic_load(&L->signo);
-    fprintf(stderr, "vmm-boot: stopped by signal %d (%s)\n", sig,
-            sig ? strsignal(sig) : "?");
-    print_where(L);
-    return sig ? 128 + sig : EXIT_ERROR;
-  }
-  case VMM_STOP_RESET:
-    fprintf(stderr, "vmm-boot: the guest asked for a reset (%s); exiting "
-                    "with %d\n", info->message, EXIT_RESET);
-    return EXIT_RESET;
-  case VMM_STOP_SHUTDOWN:
-    fprintf(stderr, "vmm-boot: triple fault: %s; exiting with %d\n",
-            info->message, EXIT_TRIPLE_FAULT);
-    if (L->fault.valid)
-      print_fault(L);
-    return EXIT_TRIPLE_FAULT;
-  case VMM_STOP_ERROR:
-    if (L->fault.valid && L->fault.reason == VMM_EXIT_INTERNAL_ERROR) {
-      fprintf(stderr, "vmm-boot: backend internal error (%s): %s; exiting "
-                      "with %d\n", internal_kind(L->fault.kind),
-              info->message, EXIT_INTERNAL);
-      print_fault(L);
-      return EXIT_INTERNAL;
-    }
-    fprintf(stderr, "vmm-boot: the VM stopped on an error: %s (%s)\n",
-            info->message, vmm_err_name(info->error));
-    return EXIT_ERROR;
-  default:
-    fprintf(stderr, "vmm-boot: the VM stopped (reason %u): %s\n",
-            info->reason, info->message);
-    return EXIT_ERROR;
-  }
-}
-
 int main(int argc, char **argv) {
   static struct launcher L; /* the signal thread may outlive main's frame */
   L.t_main = now_ns();
-  pthread_mutex_init(&L.mu, NULL);
+  stop_watch_init(&L.watch);
   int rc = parse_options(argc, argv, &L.o);
   if (rc)
     return rc == 1 ? 0 : rc;
 
-  /* Every thread created from here on inherits the mask; signal_main
-   * takes these signals once the VM runs (until then they wait). */
-  sigset_t set;
-  sigemptyset(&set);
-  sigaddset(&set, SIGINT);
-  sigaddset(&set, SIGTERM);
-  sigaddset(&set, SIGHUP);
-  pthread_sigmask(SIG_BLOCK, &set, NULL);
-  /* A console reader that went away must not kill the VM's process. */
-  signal(SIGPIPE, SIG_IGN);
+  /* Every thread created from here on inherits the mask; the signal
+   * thread takes these signals once the VM runs (until then they wait). */
+  stop_watch_block_signals();
 
   if (build(&L) < 0) {
     relay_destroy(L.relay);
@@ -400,12 +200,7 @@ int main(int argc, char **argv) {
     vmm_vm_destroy(L.vm);
     return EXIT_SETUP;
   }
-  pthread_t sig_thread;
-  if (pthread_create(&sig_thread, NULL, signal_main, &L) == 0)
-    pthread_detach(sig_thread);
-  else
-    fprintf(stderr, "vmm-boot: warning: no signal thread; SIGINT/SIGTERM "
-                    "stay blocked\n");
+  stop_watch_signals(&L.watch);
 
   vmm_vm_stop_info_t info = {.size = sizeof(info)};
   rc = vmm_vm_wait(L.vm, -1, &info);
@@ -416,7 +211,7 @@ int main(int argc, char **argv) {
     fail_call("waiting for the VM", rc);
     status = EXIT_ERROR;
   } else {
-    status = conclude(&L, &info);
+    status = stop_watch_conclude(&L.watch, &info);
   }
   if (L.o.timings)
     print_timings(&L, t_stop);

@@ -1,6 +1,5 @@
 /* examples/vmm_boot_options.c — vmm-boot's command line. */
 #include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -60,16 +59,6 @@ void print_usage(FILE *f) {
   fprintf(f, "\n");
 }
 
-static int bad(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static int bad(const char *fmt, ...) {
-  va_list ap;
-  va_start(ap, fmt);
-  fprintf(stderr, "vmm-boot: ");
-  vfprintf(stderr, fmt, ap);
-  fprintf(stderr, "\n(vmm-boot --help lists the options)\n");
-  va_end(ap);
-  return EXIT_USAGE;
-}
 
 /* A decimal number in [min, max]. */
 static bool parse_u64(const char *s, uint64_t min, uint64_t max,
@@ -134,7 +123,7 @@ int parse_options(int argc, char **argv, struct options *o) {
       if (i + 1 < argc)
         v = argv[++i];
     } else {
-      return bad("unknown argument '%s'", a);
+      return usage_error("unknown argument '%s'", a);
     }
     uint64_t n;
     if (!strcmp(name, "--kernel") || !strcmp(name, "--initrd") ||
@@ -143,9 +132,9 @@ int parse_options(int argc, char **argv, struct options *o) {
         !strcmp(name, "--disk") || !strcmp(name, "--net") ||
         !strcmp(name, "--console") || !strcmp(name, "--virtio-console")) {
       if (!v)
-        return bad("%s needs a value", name);
+        return usage_error("%s needs a value", name);
     } else {
-      return bad("unknown option '%s'", name);
+      return usage_error("unknown option '%s'", name);
     }
     if (!strcmp(name, "--kernel")) {
       o->kernel = v;
@@ -155,23 +144,25 @@ int parse_options(int argc, char **argv, struct options *o) {
       o->cmdline = v;
     } else if (!strcmp(name, "--cpu-template")) {
       if (!*v)
-        return bad("--cpu-template needs a value");
+        return usage_error("--cpu-template needs a value");
       if (vmm_cpu_template_check(v) < 0)
-        return bad("--cpu-template: %s", vmm_last_error());
+        return usage_error("--cpu-template: %s", vmm_last_error());
       o->cpu_template = v;
     } else if (!strcmp(name, "--mem")) {
       /* 2 MiB: the boot layout below 1 MiB plus a small kernel; 1 TiB is
        * far more than this launcher's users need. */
       if (!parse_u64(v, 2, 1u << 20, &n))
-        return bad("--mem: '%s' is not a size in MiB from 2 to 1048576", v);
+        return usage_error("--mem: '%s' is not a size in MiB from 2 to "
+                           "1048576", v);
       o->mem_mib = n;
     } else if (!strcmp(name, "--cpus")) {
       if (!parse_u64(v, 1, VMM_MAX_VCPUS, &n))
-        return bad("--cpus: '%s' is not a number from 1 to 256", v);
+        return usage_error("--cpus: '%s' is not a number from 1 to 256",
+                           v);
       o->cpus = (uint32_t)n;
     } else if (!strcmp(name, "--disk")) {
       if (o->n_disks == MAX_DISKS)
-        return bad("too many --disk options (at most 16)");
+        return usage_error("too many --disk options (at most 16)");
       /* argv's strings are the program's to change: the ",ro" goes. */
       char *path = (char *)v;
       size_t len = strlen(path);
@@ -179,13 +170,13 @@ int parse_options(int argc, char **argv, struct options *o) {
       if (ro)
         path[len - 3] = 0;
       if (!*path || strchr(path, ','))
-        return bad("--disk: '%s%s' is not FILE or FILE,ro", path,
-                   ro ? ",ro" : "");
+        return usage_error("--disk: '%s%s' is not FILE or FILE,ro", path,
+                           ro ? ",ro" : "");
       o->disks[o->n_disks].path = path;
       o->disks[o->n_disks++].readonly = ro;
     } else if (!strcmp(name, "--net")) {
       if (o->n_nets == MAX_NETS)
-        return bad("too many --net options (at most 8)");
+        return usage_error("too many --net options (at most 8)");
       if (!strncmp(v, "tap:", 4) && v[4]) {
         o->nets[o->n_nets].tap = true;
         o->nets[o->n_nets++].name = v + 4;
@@ -193,7 +184,8 @@ int parse_options(int argc, char **argv, struct options *o) {
         o->nets[o->n_nets].tap = false;
         o->nets[o->n_nets++].name = v + 7;
       } else {
-        return bad("--net: '%s' is not tap:NAME or socket:PATH", v);
+        return usage_error("--net: '%s' is not tap:NAME or socket:PATH",
+                           v);
       }
     } else if (!strcmp(name, "--console")) {
       if (parse_out(name, v, &o->console))
@@ -204,13 +196,13 @@ int parse_options(int argc, char **argv, struct options *o) {
     }
   }
   if (!o->kernel)
-    return bad("no kernel: --kernel FILE is required");
+    return usage_error("no kernel: --kernel FILE is required");
   if (o->console.kind == OUT_STDIO && o->virtio_console.kind == OUT_STDIO)
-    return bad("--console and --virtio-console cannot both be stdio (one "
-               "device per back-end)");
+    return usage_error("--console and --virtio-console cannot both be "
+                       "stdio (one device per back-end)");
   if (o->console.kind == OUT_FILE && o->virtio_console.kind == OUT_FILE &&
       !strcmp(o->console.path, o->virtio_console.path))
-    return bad("--console and --virtio-console name the same file %s",
-               o->console.path);
+    return usage_error("--console and --virtio-console name the same "
+                       "file %s", o->console.path);
   return 0;
 }

@@ -1,7 +1,8 @@
-/* examples/vmm_boot_console.c — with --timings, the UART's output goes
- * through the launcher: a buffer back-end that a thread copies to stdout
- * or the console file, noting when the first byte and the kernel's
- * "Linux version" banner arrived. Input from stdin goes the other way. */
+/* examples/launcher_console.c — the UART relay: with vmm-boot --timings,
+ * the UART's output goes through the launcher, a buffer back-end that a
+ * thread copies to stdout or the console file, noting when the first byte
+ * and the kernel's "Linux version" banner arrived. Input from stdin goes
+ * the other way. */
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -12,7 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "vmm_boot.h"
+#include "launcher.h"
 
 #define RELAY_BUFFER (4u << 20) /* guest output not copied yet */
 #define RELAY_POLL_NS 1000000L  /* 1 ms: the timings' resolution */
@@ -29,12 +30,6 @@ struct relay {
   _Atomic uint64_t first_byte_ns, banner_ns;
   size_t matched; /* bytes of the banner seen at the end of the output */
 };
-
-uint64_t now_ns(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
 
 static void write_all(int fd, const char *p, size_t n) {
   while (n > 0) {
@@ -119,7 +114,7 @@ int relay_create(vmm_vm_t *vm, const struct out_spec *dst,
     r->out_fd = open(dst->path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC,
                      0644);
     if (r->out_fd < 0) {
-      fprintf(stderr, "vmm-boot: --console: %s: %s\n", dst->path,
+      fprintf(stderr, "%s: --console: %s: %s\n", launcher_prog, dst->path,
               strerror(errno));
       free(r);
       return VMM_ENOENT;
