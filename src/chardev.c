@@ -70,6 +70,7 @@ struct vmm_chardev {
   int listen_fd;             /* socket */
   struct vmm__poll *listen_poll;
   char *path; /* socket path, unlinked on destroy */
+  char *file_path; /* file back-end: what it was opened as (describe) */
 };
 
 static const char *kind_name(enum chr_kind kind) {
@@ -146,6 +147,7 @@ static void chr_free(vmm_chardev_t *chr) {
     close(chr->out_fd);
   }
   free(chr->path);
+  free(chr->file_path);
   free(chr->in_buf);
   free(chr->ring);
   pthread_mutex_destroy(&chr->in_lock);
@@ -329,6 +331,15 @@ vmm_vm_t *vmm__chardev_vm(const vmm_chardev_t *chr) {
   return vmm__handle_valid(chr, VMM__H_CHARDEV) ? chr->vm : NULL;
 }
 
+const char *vmm__chardev_describe(const vmm_chardev_t *chr, const char **path,
+                                  size_t *capacity) {
+  *path = chr->kind == CHR_SOCKET ? chr->path
+          : chr->kind == CHR_FILE ? chr->file_path
+                                  : NULL;
+  *capacity = chr->kind == CHR_BUFFER ? chr->ring_cap : 0;
+  return kind_name(chr->kind);
+}
+
 uint64_t vmm__chardev_dropped(const vmm_chardev_t *chr) {
   return chr ? atomic_load(&chr->dropped) : 0;
 }
@@ -463,6 +474,11 @@ int vmm_chardev_file(vmm_vm_t *vm, const char *path, vmm_chardev_t **out) {
   rc = chr_new(vm, CHR_FILE, &chr, fn);
   if (rc < 0)
     return rc;
+  chr->file_path = strdup(path);
+  if (!chr->file_path) {
+    chr_free(chr);
+    return vmm__error(VMM_ENOMEM, "%s: out of memory", fn);
+  }
   chr->out_fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
   if (chr->out_fd < 0) {
     int e = errno;

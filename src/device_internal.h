@@ -7,11 +7,33 @@
 
 #include <libvmm/libvmm.h>
 
+/* What a device tells vmm_vm_describe_json() (src/config) about how it
+ * was made; fields a device does not have stay zero / NULL. */
+struct vmm__device_desc {
+  uint16_t port;          /* first port of a port device */
+  uint32_t irq;           /* the GSI of an emulated device (UART) */
+  vmm_chardev_t *chardev; /* UART, virtio-console */
+  const char *path;       /* virtio-blk image; virtio-net socket / tap */
+  uint32_t flags;         /* virtio-blk VMM_BLK_F_* */
+  uint16_t num_queues;    /* virtio-blk request queues */
+  char serial[21];        /* virtio-blk GET_ID answer */
+  uint32_t net_backend;   /* virtio-net vmm_net_backend_t */
+  uint8_t mac[6];         /* virtio-net */
+  const char *cmdline;    /* fw_cfg */
+};
+
 struct vmm__device_ops {
   const char *type; /* "uart16550" */
   /* Frees what the device holds (its handlers go with the VM). */
   void (*destroy)(vmm_device_t *dev);
+  /* Fills what describes the device's creation parameters; NULL for a
+   * device that has none. Called with the device quiescent or locked by
+   * the device itself: only fields set at creation are read. */
+  void (*describe)(const vmm_device_t *dev, struct vmm__device_desc *desc);
 };
+
+/* Longest device id plus its NUL (vmm_device_set_id). */
+#define VMM__DEVICE_ID_MAX 64
 
 /* Devices put this first in their own struct and cast. */
 struct vmm_device {
@@ -21,6 +43,7 @@ struct vmm_device {
   atomic_int failed;   /* the guest broke the device's rules */
   atomic_int has_error; /* `error` holds a reason (stays after recovery) */
   char error[256];
+  char id[VMM__DEVICE_ID_MAX]; /* vmm_device_set_id(); "" = none */
 };
 
 /* The first check of every device constructor: `vm` is a live VM that
@@ -70,6 +93,11 @@ void vmm__chardev_detach(vmm_chardev_t *chr);
 vmm_vm_t *vmm__chardev_vm(const vmm_chardev_t *chr);
 /* How many bytes of guest output were dropped so far (tests, messages). */
 uint64_t vmm__chardev_dropped(const vmm_chardev_t *chr);
+/* What a back-end is, for vmm_vm_describe_json(): "stdio", "file",
+ * "socket" or "buffer"; `*path` the file or socket path (NULL otherwise),
+ * `*capacity` a buffer's capacity (0 otherwise). */
+const char *vmm__chardev_describe(const vmm_chardev_t *chr, const char **path,
+                                  size_t *capacity);
 /* Frees every character back-end of a VM. */
 void vmm__chardevs_destroy(vmm_vm_t *vm);
 

@@ -3,6 +3,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "config/config_internal.h"
 #include "device_internal.h"
 #include "error.h"
 #include "loop_internal.h"
@@ -184,6 +185,7 @@ int vmm_vm_destroy(vmm_vm_t *vm) {
   vmm__bus_fini(&vm->mmio);
   free(vm->hypercalls);
   free(vm->vcpus);
+  vmm__config_state_free(vm->config_state);
   pthread_rwlock_destroy(&vm->lock);
   free(vm);
   return 0;

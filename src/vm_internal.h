@@ -56,6 +56,9 @@ struct vmm_vm {
   /* The CPU template for vCPUs created from now on ("" = none), set by
    * vmm_vm_set_cpu_template() (src/x86/cpu_template.c). */
   char cpu_template[256];
+  /* What vmm_vm_create_from_config() keeps of the description for
+   * vmm_vm_describe_json() (src/config); NULL for a VM built by hand. */
+  struct vmm__config_state *config_state;
 };
 
 /* The handler range a vCPU used last in one address space; valid while

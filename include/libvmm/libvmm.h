@@ -17,5 +17,6 @@
 #include <libvmm/uv.h>
 #include <libvmm/boot.h>
 #include <libvmm/cpu.h>
+#include <libvmm/config.h>
 
 #endif

@@ -36,9 +36,15 @@ static int boot_timer_io(vmm_vcpu_t *vcpu, uint64_t addr, uint8_t *data,
 
 static void boot_timer_destroy(vmm_device_t *dev) { free(dev); }
 
+static void boot_timer_describe(const vmm_device_t *dev,
+                                struct vmm__device_desc *d) {
+  d->port = ((const struct boot_timer *)dev)->port;
+}
+
 static const struct vmm__device_ops boot_timer_ops = {
     .type = "boot-timer",
     .destroy = boot_timer_destroy,
+    .describe = boot_timer_describe,
 };
 
 int vmm_boot_timer_create(vmm_vm_t *vm, uint16_t port, vmm_boot_timer_fn fn,

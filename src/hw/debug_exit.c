@@ -41,9 +41,15 @@ static int debug_exit_io(vmm_vcpu_t *vcpu, uint64_t addr, uint8_t *data,
 
 static void debug_exit_destroy(vmm_device_t *dev) { free(dev); }
 
+static void debug_exit_describe(const vmm_device_t *dev,
+                                struct vmm__device_desc *d) {
+  d->port = ((const struct debug_exit *)dev)->port;
+}
+
 static const struct vmm__device_ops debug_exit_ops = {
     .type = "debug-exit",
     .destroy = debug_exit_destroy,
+    .describe = debug_exit_describe,
 };
 
 /* `port` 0 means the default, 0xf4. */

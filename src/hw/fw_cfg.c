@@ -224,9 +224,17 @@ static void fw_cfg_destroy(vmm_device_t *dev) {
   fw_cfg_free((struct fw_cfg *)dev);
 }
 
+static void fw_cfg_describe(const vmm_device_t *dev,
+                            struct vmm__device_desc *d) {
+  const struct fw_cfg *f = (const struct fw_cfg *)dev;
+  d->port = f->port;
+  d->cmdline = f->cmdline;
+}
+
 static const struct vmm__device_ops fw_cfg_ops = {
     .type = "fw-cfg",
     .destroy = fw_cfg_destroy,
+    .describe = fw_cfg_describe,
 };
 
 /* Copies the caller's config, accepting older and newer struct sizes the

@@ -311,9 +311,18 @@ static void uart_destroy(vmm_device_t *dev) {
   free(u);
 }
 
+static void uart_describe(const vmm_device_t *dev,
+                          struct vmm__device_desc *d) {
+  const struct uart *u = (const struct uart *)dev;
+  d->port = u->port;
+  d->irq = u->gsi;
+  d->chardev = u->chr;
+}
+
 static const struct vmm__device_ops uart_ops = {
     .type = "uart16550",
     .destroy = uart_destroy,
+    .describe = uart_describe,
 };
 
 /* Copies the caller's config, accepting older and newer struct sizes the

@@ -79,6 +79,7 @@ struct virtio_blk {
   uint64_t capacity; /* sectors */
   uint16_t num_queues;
   char serial[ID_LEN];
+  char *path;      /* the image as given (vmm_vm_describe_json) */
   /* Locked: bumped by each reset; a completion of an older generation
    * is not given back. */
   uint64_t generation;
@@ -572,6 +573,18 @@ static void blk_destroy(struct vmm__virtio_dev *v) {
   if (b->fd >= 0)
     close(b->fd);
   b->fd = -1;
+  free(b->path);
+  b->path = NULL;
+}
+
+static void blk_describe(const vmm_device_t *dev,
+                         struct vmm__device_desc *d) {
+  const struct virtio_blk *b = (const struct virtio_blk *)dev;
+  d->path = b->path;
+  d->flags = b->readonly ? VMM_BLK_F_READONLY : 0;
+  d->num_queues = b->num_queues;
+  memcpy(d->serial, b->serial, ID_LEN);
+  d->serial[ID_LEN] = 0;
 }
 
 #define BLK_FEATURES                                                          \
@@ -581,7 +594,8 @@ static void blk_destroy(struct vmm__virtio_dev *v) {
 /* One const table per queue count (the core reads num_queues there). */
 #define BLK_OPS(n, extra)                                                     \
   {                                                                           \
-    .base = {.type = "virtio-blk", .destroy = vmm__virtio_destroy},           \
+    .base = {.type = "virtio-blk", .destroy = vmm__virtio_destroy,            \
+             .describe = blk_describe},                                       \
     .device_id = VIRTIO_ID_BLOCK, .num_queues = (n),                          \
     .features = BLK_FEATURES | (extra), .config_size = BLK_CONFIG_SIZE,       \
     .queue_names = {"requestq0", "requestq1", "requestq2", "requestq3",       \
@@ -696,13 +710,16 @@ int vmm_virtio_blk_create(vmm_vm_t *vm, const vmm_virtio_config_t *config,
     size_t n = strlen(base);
     memcpy(b->serial, base, n < ID_LEN ? n : ID_LEN);
   }
-  int rc = open_image(b, cfg.path);
+  b->path = strdup(cfg.path);
+  int rc = b->path ? open_image(b, cfg.path)
+                   : vmm__error(VMM_ENOMEM, "out of memory");
   if (rc == 0)
     rc = vmm__virtio_init(&b->vdev, vm, &blk_ops[b->readonly][nq - 1],
                           config);
   if (rc < 0) {
     if (b->fd >= 0)
       close(b->fd);
+    free(b->path);
     free(b);
     return vmm__error_prefix(rc, fn);
   }

@@ -160,8 +160,14 @@ static void console_destroy(struct vmm__virtio_dev *v) {
   free(c->tx_heads);
 }
 
+static void console_describe(const vmm_device_t *dev,
+                             struct vmm__device_desc *d) {
+  d->chardev = ((const struct virtio_console *)dev)->chr;
+}
+
 static const struct vmm__virtio_ops console_ops = {
-    .base = {.type = "virtio-console", .destroy = vmm__virtio_destroy},
+    .base = {.type = "virtio-console", .destroy = vmm__virtio_destroy,
+             .describe = console_describe},
     .device_id = VIRTIO_ID_CONSOLE,
     .num_queues = 2,
     .features = 0,

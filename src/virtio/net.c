@@ -24,6 +24,7 @@
 #include <linux/if.h>
 #include <linux/if_tun.h>
 #include <poll.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
@@ -74,6 +75,7 @@ struct virtio_net {
   int fd;                      /* the back-end, non-blocking, CLOEXEC */
   int sock_type;               /* SOCKET: SOCK_SEQPACKET or SOCK_DGRAM */
   uint8_t mac[6];
+  char name[108];              /* tap name or socket path ("" for an fd) */
   bool link_down;              /* locked: the back-end's peer hung up */
   /* Loop thread only. */
   struct vmm__poll *rx_poll;   /* armed while frames can be taken */
@@ -344,8 +346,17 @@ static void net_destroy(struct vmm__virtio_dev *v) {
   free(n->tx_buf);
 }
 
+static void net_describe(const vmm_device_t *dev,
+                         struct vmm__device_desc *d) {
+  const struct virtio_net *n = (const struct virtio_net *)dev;
+  d->net_backend = n->backend;
+  d->path = n->name[0] ? n->name : NULL;
+  memcpy(d->mac, n->mac, 6);
+}
+
 static const struct vmm__virtio_ops net_ops = {
-    .base = {.type = "virtio-net", .destroy = vmm__virtio_destroy},
+    .base = {.type = "virtio-net", .destroy = vmm__virtio_destroy,
+             .describe = net_describe},
     .device_id = VIRTIO_ID_NET,
     .num_queues = 2,
     .features = 1ull << VIRTIO_NET_F_MAC | 1ull << VIRTIO_NET_F_STATUS,
@@ -524,6 +535,8 @@ int vmm_virtio_net_create(vmm_vm_t *vm, const vmm_virtio_config_t *config,
   }
   n->fd = -1;
   n->backend = cfg.backend;
+  if (cfg.fd < 0 && cfg.name)
+    snprintf(n->name, sizeof(n->name), "%s", cfg.name);
   n->sock_type = type;
   memcpy(n->mac, cfg.mac, 6);
   static const uint8_t zero[6];

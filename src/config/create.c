@@ -1,0 +1,291 @@
+/* src/config/create.c — building a VM from a validated description through
+ * the public API: memory, vCPUs and CPU template, devices and back-ends,
+ * the payload; and the device-id accessors. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config/config_internal.h"
+#include "device_internal.h"
+#include "error.h"
+#include "vm_internal.h"
+
+static int make_chardev(vmm_vm_t *vm, const struct vmm__cfg_chardev *c,
+                        vmm_chardev_t **out) {
+  *out = NULL;
+  switch (c->kind) {
+  case VMM__CHR_STDIO:
+    return vmm_chardev_stdio(vm, out);
+  case VMM__CHR_FILE:
+    return vmm_chardev_file(vm, c->path, out);
+  case VMM__CHR_SOCKET:
+    return vmm_chardev_socket(vm, c->path, out);
+  case VMM__CHR_BUFFER:
+    return vmm_chardev_buffer(vm, (size_t)c->capacity, out);
+  }
+  return 0;
+}
+
+static int make_device(vmm_vm_t *vm, const vmm_config_t *cfg,
+                       const struct vmm__cfg_device *d, vmm_device_t **dev) {
+  vmm_chardev_t *chr = NULL;
+  int rc = make_chardev(vm, &d->chr, &chr);
+  if (rc < 0)
+    return rc;
+  vmm_virtio_config_t vc = VMM_VIRTIO_CONFIG_INIT;
+  vc.transport = d->transport;
+  vc.irq = d->virtio_irq;
+  vc.mmio_base = d->mmio_base;
+  vc.queue_size = d->queue_size;
+  vc.pci_slot = d->pci_slot;
+  switch (d->kind) {
+  case VMM__DEV_UART: {
+    vmm_uart_config_t u = VMM_UART_CONFIG_INIT;
+    u.port = d->port;
+    u.irq = d->irq;
+    u.chardev = chr;
+    return vmm_uart_create(vm, &u, dev);
+  }
+  case VMM__DEV_DEBUG_EXIT:
+    return vmm_debug_exit_create(vm, d->port, dev);
+  case VMM__DEV_I8042:
+    return vmm_i8042_create(vm, dev);
+  case VMM__DEV_RTC:
+    return vmm_rtc_create(vm, dev);
+  case VMM__DEV_BOOT_TIMER:
+    return vmm_boot_timer_create(vm, d->port, NULL, NULL, dev);
+  case VMM__DEV_FW_CFG: {
+    vmm_fw_cfg_config_t f = VMM_FW_CFG_CONFIG_INIT;
+    f.port = d->port;
+    /* Firmware and test kernels read the command line here too. */
+    f.cmdline = d->cmdline ? d->cmdline : cfg->payload.cmdline;
+    return vmm_fw_cfg_create(vm, &f, dev);
+  }
+  case VMM__DEV_VIRTIO_RNG:
+    return vmm_virtio_rng_create(vm, &vc, dev);
+  case VMM__DEV_VIRTIO_CONSOLE:
+    return vmm_virtio_console_create(vm, &vc, chr, dev);
+  case VMM__DEV_VIRTIO_BLK: {
+    vmm_virtio_blk_config_t b = VMM_VIRTIO_BLK_CONFIG_INIT;
+    b.path = d->path;
+    b.flags = d->readonly ? VMM_BLK_F_READONLY : 0;
+    b.num_queues = d->num_queues;
+    memcpy(b.serial, d->serial, strnlen(d->serial, sizeof(b.serial)));
+    return vmm_virtio_blk_create(vm, &vc, &b, dev);
+  }
+  case VMM__DEV_VIRTIO_NET: {
+    vmm_virtio_net_config_t n = VMM_VIRTIO_NET_CONFIG_INIT;
+    n.backend = d->net_backend;
+    n.name = d->path;
+    if (d->has_mac)
+      memcpy(n.mac, d->mac, 6);
+    return vmm_virtio_net_create(vm, &vc, &n, dev);
+  }
+  }
+  return vmm__error(VMM_EINVAL, "unknown device kind %d", d->kind);
+}
+
+static int setup_mode(vmm_vcpu_t *vcpu, const struct vmm__cfg_payload *p,
+                      int mode, uint64_t entry) {
+  switch (mode) {
+  case VMM__MODE_REAL:
+    return vmm_vcpu_setup_real_mode(vcpu, p->cs,
+                                    (uint16_t)(entry - (uint64_t)p->cs * 16),
+                                    (uint16_t)p->stack);
+  case VMM__MODE_PROTECTED:
+    if (entry > UINT32_MAX)
+      return vmm__error(VMM_ERANGE, "entry 0x%llx is above 4 GiB",
+                        (unsigned long long)entry);
+    return vmm_vcpu_setup_protected_mode(vcpu, (uint32_t)entry,
+                                         (uint32_t)p->stack);
+  default:
+    return vmm_vcpu_setup_long_mode(vcpu, entry, p->stack, p->setup_gpa);
+  }
+}
+
+static int load_payload(vmm_vm_t *vm, vmm_vcpu_t *vcpu0,
+                        const struct vmm__cfg_payload *p) {
+  int rc;
+  switch (p->kind) {
+  case VMM__PAYLOAD_FLAT:
+    rc = vmm_load_flat_file(vm, p->path, p->gpa, NULL);
+    return rc < 0 ? rc : setup_mode(vcpu0, p, p->mode, p->entry);
+  case VMM__PAYLOAD_ELF: {
+    vmm_elf_info_t info = {.size = sizeof(info)};
+    rc = vmm_load_elf_file(vm, p->path, &info);
+    if (rc < 0)
+      return rc;
+    int mode = p->mode;
+    if (mode == VMM__MODE_AUTO)
+      mode = info.elf_class == 64 ? VMM__MODE_LONG : VMM__MODE_PROTECTED;
+    return setup_mode(vcpu0, p, mode, info.entry);
+  }
+  case VMM__PAYLOAD_KERNEL: {
+    vmm_boot_config_t b = VMM_BOOT_CONFIG_INIT;
+    b.format = p->format;
+    b.kernel_path = p->path;
+    b.initrd_path = p->initrd;
+    b.cmdline = p->cmdline;
+    b.flags = (p->acpi ? 0 : VMM_BOOT_F_NO_ACPI) |
+              (p->mptable ? 0 : VMM_BOOT_F_NO_MPTABLE) |
+              (p->virtio_mmio_cmdline ? VMM_BOOT_F_VIRTIO_MMIO_CMDLINE : 0);
+    return vmm_boot(vm, &b, NULL);
+  }
+  }
+  return 0;
+}
+
+static int build(vmm_vm_t *vm, const vmm_config_t *cfg) {
+  char what[96];
+  int rc = 0;
+  for (size_t i = 0; i < cfg->n_regions && rc == 0; i++) {
+    const struct vmm__cfg_region *r = &cfg->regions[i];
+    uint32_t flags = (r->readonly ? VMM_MEM_READONLY : 0) |
+                     (r->dirty_log ? VMM_MEM_DIRTY_LOG : 0);
+    rc = vmm_mem_map(vm, r->gpa, r->size, NULL, flags, NULL);
+    snprintf(what, sizeof(what), "memory[%zu]", i);
+  }
+  if (rc < 0)
+    return vmm__error_prefix(rc, what);
+
+  vmm_vcpu_t *vcpu0 = NULL;
+  for (uint32_t i = 0; i < cfg->vcpus; i++) {
+    vmm_vcpu_t *v;
+    if ((rc = vmm_vcpu_create(vm, i, &v)) < 0)
+      return vmm__error_prefix(rc, "vcpus");
+    if (i == 0)
+      vcpu0 = v;
+  }
+  bool oom;
+  char *spec = vmm__config_cpu_spec(cfg, &oom);
+  if (oom)
+    return vmm__error(VMM_ENOMEM, "vcpus: out of memory");
+  if (spec) {
+    rc = vmm_vm_set_cpu_template(vm, spec);
+    free(spec);
+    if (rc < 0)
+      return vmm__error_prefix(rc, "vcpus.template");
+  }
+
+  for (size_t i = 0; i < cfg->n_devices; i++) {
+    const struct vmm__cfg_device *d = &cfg->devices[i];
+    vmm_device_t *dev = NULL;
+    snprintf(what, sizeof(what), "devices[%zu] (%s \"%s\")", i,
+             vmm__cfg_dev_kind_name(d->kind), d->id);
+    rc = make_device(vm, cfg, d, &dev);
+    if (rc == 0 && dev)
+      rc = vmm_device_set_id(dev, d->id);
+    if (rc < 0)
+      return vmm__error_prefix(rc, what);
+  }
+
+  /* After the devices: vmm_boot() describes them to the guest. */
+  rc = load_payload(vm, vcpu0, &cfg->payload);
+  if (rc < 0)
+    return vmm__error_prefix(rc, "payload");
+  return 0;
+}
+
+int vmm_vm_create_from_config(const vmm_config_t *cfg, vmm_vm_t **out) {
+  static const char fn[] = "vmm_vm_create_from_config";
+  if (!out)
+    return vmm__error(VMM_EINVAL, "%s: out is NULL", fn);
+  *out = NULL;
+  if (!cfg)
+    return vmm__error(VMM_EINVAL, "%s: cfg is NULL", fn);
+  vmm_vm_config_t vc = VMM_VM_CONFIG_INIT;
+  vc.backend = cfg->backend ? cfg->backend : "auto";
+  vc.max_vcpus = cfg->vcpus;
+  vc.flags = cfg->irqchip ? VMM_VM_F_IRQCHIP : 0;
+  vc.hypercall_port = cfg->hypercall_port;
+  vmm_vm_t *vm;
+  int rc = vmm_vm_create(&vc, &vm);
+  if (rc < 0)
+    return vmm__error_prefix(rc, fn);
+  struct vmm__config_state *st = calloc(1, sizeof(*st));
+  if (!st || !(st->cfg = vmm__config_dup(cfg))) {
+    free(st);
+    vmm_vm_destroy(vm);
+    return vmm__error(VMM_ENOMEM, "%s: out of memory", fn);
+  }
+  vm->config_state = st;
+  rc = build(vm, cfg);
+  if (rc < 0) {
+    /* Keep the message: destroying may not overwrite it, but a failure
+     * inside destroy would. */
+    char msg[768];
+    snprintf(msg, sizeof(msg), "%s", vmm_last_error());
+    vmm_vm_destroy(vm);
+    return vmm__error(rc, "%s: %s", fn, msg);
+  }
+  *out = vm;
+  return 0;
+}
+
+/* ---- device ids -------------------------------------------------------- */
+
+static bool valid_id(const char *s) {
+  size_t n = strlen(s);
+  if (n == 0 || n >= VMM__DEVICE_ID_MAX)
+    return false;
+  for (; *s; s++)
+    if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') ||
+          (*s >= '0' && *s <= '9') || *s == '_' || *s == '-' || *s == '.'))
+      return false;
+  return true;
+}
+
+int vmm_device_set_id(vmm_device_t *dev, const char *id) {
+  static const char fn[] = "vmm_device_set_id";
+  if (!vmm__handle_valid(dev, VMM__H_DEVICE))
+    return vmm__error(VMM_EBADF, "%s: not a live device handle", fn);
+  if (!id || !valid_id(id))
+    return vmm__error(VMM_EINVAL, "%s: the id must be 1..%d characters of "
+                      "[A-Za-z0-9_.-]", fn, VMM__DEVICE_ID_MAX - 1);
+  vmm_vm_t *vm = dev->vm;
+  pthread_rwlock_wrlock(&vm->lock);
+  for (vmm_device_t *d = vm->devices; d; d = d->next) {
+    if (d != dev && strcmp(d->id, id) == 0) {
+      pthread_rwlock_unlock(&vm->lock);
+      return vmm__error(VMM_EEXIST, "%s: another device of the VM has the "
+                        "id \"%s\"", fn, id);
+    }
+  }
+  strcpy(dev->id, id);
+  pthread_rwlock_unlock(&vm->lock);
+  return 0;
+}
+
+const char *vmm_device_id(const vmm_device_t *dev) {
+  if (!vmm__handle_valid(dev, VMM__H_DEVICE) || !dev->id[0])
+    return NULL;
+  return dev->id;
+}
+
+int vmm_vm_find_device(vmm_vm_t *vm, const char *id, vmm_device_t **out) {
+  static const char fn[] = "vmm_vm_find_device";
+  if (!out)
+    return vmm__error(VMM_EINVAL, "%s: out is NULL", fn);
+  *out = NULL;
+  if (!vmm__handle_valid(vm, VMM__H_VM))
+    return vmm__error(VMM_EBADF, "%s: not a live VM handle", fn);
+  if (!id)
+    return vmm__error(VMM_EINVAL, "%s: id is NULL", fn);
+  pthread_rwlock_rdlock(&vm->lock);
+  for (vmm_device_t *d = vm->devices; d; d = d->next)
+    if (strcmp(d->id, id) == 0)
+      *out = d;
+  pthread_rwlock_unlock(&vm->lock);
+  if (!*out)
+    return vmm__error(VMM_ENOENT, "%s: no device \"%s\"", fn, id);
+  return 0;
+}
+
+vmm_chardev_t *vmm_device_chardev(const vmm_device_t *dev) {
+  if (!vmm__handle_valid(dev, VMM__H_DEVICE) || !dev->ops->describe)
+    return NULL;
+  struct vmm__device_desc desc;
+  memset(&desc, 0, sizeof(desc));
+  dev->ops->describe(dev, &desc);
+  return desc.chardev;
+}
