@@ -117,9 +117,10 @@ int vmm_vm_use_loop(vmm_vm_t *vm, struct uv_loop_s *loop) {
     return vmm__error(VMM_EBADF, "vmm_vm_use_loop: not a live VM handle");
   if (!loop)
     return vmm__error(VMM_EINVAL, "vmm_vm_use_loop: loop is NULL");
-  if (vm->loop)
+  if (vm->loop || vmm_vm_state(vm) != VMM_VM_CREATED)
     return vmm__error(VMM_ESTATE, "vmm_vm_use_loop: the VM already has a "
-                      "loop (call this before creating devices)");
+                      "loop or was started (call this before creating "
+                      "devices)");
   return loop_create(vm, loop);
 }
 
@@ -245,12 +246,15 @@ static void *loop_main(void *arg) {
 }
 
 int vmm__loop_start(vmm_vm_t *vm) {
-  struct vmm__loop *l;
-  int rc = loop_get(vm, &l);
-  if (rc < 0)
-    return rc;
-  if (!l->owned || l->thread_started)
+  /* Everything that puts work on the loop (device polls, back-end fds)
+   * is set up before the start and creates the loop then; a VM that has
+   * none gets no loop and no loop thread: with many small VMs in one
+   * process that is a thread, two descriptors and the loop's fd-indexed
+   * watcher array saved per VM (docs/fleet.md). */
+  struct vmm__loop *l = vm->loop;
+  if (!l || !l->owned || l->thread_started)
     return 0;
+  int rc;
   /* Publish the thread id before the loop can run anything that asks. */
   pthread_mutex_lock(&l->mu);
   rc = pthread_create(&l->thread, NULL, loop_main, l);

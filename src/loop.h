@@ -10,7 +10,9 @@
  * Each VM has one libuv loop: its own (run on a loop thread from
  * vmm_vm_start() until the VM is destroyed) or the embedder's
  * (vmm_vm_use_loop()). Device work that is not a vCPU's register access
- * runs there: eventfd doorbells, back-end I/O, completions.
+ * runs there: eventfd doorbells, back-end I/O, completions. The loop is
+ * created by the first device that needs it, before vmm_vm_start(); a VM
+ * without such devices has no loop (vm->loop stays NULL).
  *
  * Threads: vmm__loop_call() may be called from any thread. The other
  * functions must be called before vmm_vm_start(), or on the loop thread.
