@@ -1,5 +1,6 @@
 /* src/bus.c — sorted address-range maps that route PIO/MMIO to handlers. */
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -63,7 +64,8 @@ int vmm__bus_add(struct vmm__bus *bus, uint64_t base, uint64_t len,
   }
   memmove(&bus->ranges[i + 1], &bus->ranges[i],
           (bus->count - i) * sizeof(*bus->ranges));
-  bus->ranges[i] = (struct vmm__bus_range){base, len, fn, opaque};
+  bus->ranges[i] = (struct vmm__bus_range){base, len, fn, opaque,
+                                           &bus->unowned};
   bus->count++;
   atomic_fetch_add(&bus->generation, 1);
   return 0;
@@ -79,6 +81,20 @@ int vmm__bus_remove(struct vmm__bus *bus, uint64_t base) {
   bus->count--;
   atomic_fetch_add(&bus->generation, 1);
   return 0;
+}
+
+void vmm__bus_attribute(struct vmm__bus *bus, const void *opaque,
+                        uint64_t *counter) {
+  bool changed = false;
+  for (size_t i = 0; i < bus->count; i++) {
+    if (bus->ranges[i].opaque == opaque && bus->ranges[i].hits != counter) {
+      bus->ranges[i].hits = counter;
+      changed = true;
+    }
+  }
+  /* vCPUs cache ranges (with their counter): make them look again. */
+  if (changed)
+    atomic_fetch_add(&bus->generation, 1);
 }
 
 const struct vmm__bus_range *vmm__bus_find(const struct vmm__bus *bus,

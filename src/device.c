@@ -31,11 +31,27 @@ int vmm__device_add(vmm_vm_t *vm, vmm_device_t *dev,
   int rc = vmm__handle_add(dev, VMM__H_DEVICE);
   if (rc < 0)
     return vmm__error(rc, "%s: out of memory for the handle", ops->type);
+  memset(&dev->counters, 0, sizeof(dev->counters));
   pthread_rwlock_wrlock(&vm->lock);
   dev->next = vm->devices;
   vm->devices = dev;
+  /* Device models register their handlers with the device object as
+   * opaque before they get here: from now on, count those accesses as the
+   * device's. */
+  vmm__bus_attribute(&vm->pio, dev, &dev->counters.pio);
+  vmm__bus_attribute(&vm->mmio, dev, &dev->counters.mmio);
   pthread_rwlock_unlock(&vm->lock);
   return 0;
+}
+
+void vmm__io_attribute(vmm_vm_t *vm, vmm_io_space_t space, const void *opaque,
+                       vmm_device_t *dev) {
+  pthread_rwlock_wrlock(&vm->lock);
+  if (space == VMM_IO_PIO)
+    vmm__bus_attribute(&vm->pio, opaque, &dev->counters.pio);
+  else
+    vmm__bus_attribute(&vm->mmio, opaque, &dev->counters.mmio);
+  pthread_rwlock_unlock(&vm->lock);
 }
 
 bool vmm__device_fail(vmm_device_t *dev, const char *fmt, ...) {

@@ -44,7 +44,19 @@ struct vmm_device {
   atomic_int has_error; /* `error` holds a reason (stays after recovery) */
   char error[256];
   char id[VMM__DEVICE_ID_MAX]; /* vmm_device_set_id(); "" = none */
+  /* Counters for the control socket's "stats" (src/control.c); updated
+   * with relaxed atomics (vmm__device_count), read the same way. */
+  struct vmm__device_counters {
+    uint64_t pio, mmio;     /* guest accesses through the bus (vCPUs) */
+    uint64_t notifications; /* virtio doorbells rung (eventfd counts) */
+    uint64_t interrupts;    /* interrupts the device raised */
+  } counters;
 };
+
+/* Adds `n` to a counter of a device; cheap, lock-free, any thread. */
+static inline void vmm__device_count(uint64_t *counter, uint64_t n) {
+  __atomic_fetch_add(counter, n, __ATOMIC_RELAXED);
+}
 
 /* The first check of every device constructor: `vm` is a live VM that
  * was not started yet. `fn` names the constructor in the message. */
@@ -53,6 +65,11 @@ int vmm__device_precheck(vmm_vm_t *vm, const char *fn);
  * not-yet-started VM, links it and makes the handle valid. */
 int vmm__device_add(vmm_vm_t *vm, vmm_device_t *dev,
                     const struct vmm__device_ops *ops);
+/* Counts accesses to `vm`'s handlers registered with `opaque` as `dev`'s,
+ * for handlers whose opaque is not the device object itself (virtio-pci's
+ * BAR). Any thread that may register handlers. */
+void vmm__io_attribute(vmm_vm_t *vm, vmm_io_space_t space, const void *opaque,
+                       vmm_device_t *dev);
 /*
  * Puts the device into its error state with a reason (printf-style), once:
  * the first reason wins and is also printed to stderr as

@@ -140,9 +140,11 @@ VMM__HOT static int dispatch(vmm_vcpu_t *vcpu, struct vmm__bus *bus,
   uint64_t gen = atomic_load_explicit(&bus->generation, memory_order_acquire);
   vmm_io_fn fn = NULL;
   void *opaque = NULL;
+  uint64_t *hits = NULL;
   if (cache->generation == gen && addr - cache->range.base < cache->range.len) {
     fn = cache->range.fn;
     opaque = cache->range.opaque;
+    hits = cache->range.hits;
   } else {
     pthread_rwlock_rdlock(&vm->lock);
     gen = atomic_load_explicit(&bus->generation, memory_order_relaxed);
@@ -150,6 +152,7 @@ VMM__HOT static int dispatch(vmm_vcpu_t *vcpu, struct vmm__bus *bus,
     if (r) {
       fn = r->fn;
       opaque = r->opaque;
+      hits = r->hits;
       cache->range = *r;
       cache->generation = gen;
     }
@@ -158,6 +161,10 @@ VMM__HOT static int dispatch(vmm_vcpu_t *vcpu, struct vmm__bus *bus,
   *handled = fn != NULL;
   if (!fn)
     return 0;
+  /* Per-device access counts (the control socket's "stats"). Several
+   * vCPUs may hit one device: an atomic add, no lock. */
+  if (hits)
+    __atomic_fetch_add(hits, count, __ATOMIC_RELAXED);
   /* REP string I/O: one call per element, like the hardware does it. */
   for (uint32_t i = 0; i < count; i++) {
     uint8_t *d = data + (size_t)i * size;
@@ -185,6 +192,49 @@ static int complete_previous(vmm_vcpu_t *vcpu, const vmm_exit_t *exit) {
   return vcpu->vm->ops->set_regs(vcpu->bvcpu, &regs);
 }
 
+/* Only this vCPU's thread writes its exit counters, so a relaxed load and
+ * store (no locked instruction) is enough; readers load them atomically. */
+static inline void bump(uint64_t *counter) {
+  __atomic_store_n(counter, __atomic_load_n(counter, __ATOMIC_RELAXED) + 1,
+                   __ATOMIC_RELAXED);
+}
+
+/* Counts one return of the backend's run call by its reason. */
+VMM__HOT static void count_exit(vmm_vcpu_t *vcpu, int rc,
+                                const vmm_exit_t *exit) {
+  vmm_vcpu_stats_t *s = &vcpu->stats;
+  if (rc == VMM_EINTR) {
+    bump(&s->exits_interrupted);
+    return;
+  }
+  if (rc < 0)
+    return;
+  bump(&s->exits);
+  switch (exit->reason) {
+  case VMM_EXIT_IO:
+    bump(&s->exits_io);
+    break;
+  case VMM_EXIT_MMIO:
+    bump(&s->exits_mmio);
+    break;
+  case VMM_EXIT_HLT:
+    bump(&s->exits_hlt);
+    break;
+  case VMM_EXIT_SHUTDOWN:
+    bump(&s->exits_shutdown);
+    break;
+  case VMM_EXIT_DEBUG:
+    bump(&s->exits_debug);
+    break;
+  case VMM_EXIT_INTERNAL_ERROR:
+    bump(&s->exits_internal_error);
+    break;
+  default:
+    bump(&s->exits_other);
+    break;
+  }
+}
+
 VMM__HOT static int run_loop(vmm_vcpu_t *vcpu, vmm_exit_t *exit) {
   vmm_vm_t *vm = vcpu->vm;
   const struct vmm__backend_ops *ops = vm->ops;
@@ -201,6 +251,7 @@ VMM__HOT static int run_loop(vmm_vcpu_t *vcpu, vmm_exit_t *exit) {
       return 0;
     }
     rc = vcpu->backend_run(vcpu->bvcpu, exit);
+    count_exit(vcpu, rc, exit);
     if (rc == VMM_EINTR) {
       /* Clear the flag first: a kick landing after this is still seen,
        * through kick_pending, on the next turn of the loop. */

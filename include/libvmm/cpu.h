@@ -101,6 +101,18 @@ typedef struct vmm_vcpu_stats {
   uint64_t emulation_failures; /* every emulation failure the backend
                                   reported, handled or not */
   uint64_t assist_emulated;   /* of the assists: instructions carried out */
+  /* Returns of the backend's run call (exits to libvmm, whether handled
+   * inside vmm_vcpu_run() or handed to the caller), by reason. */
+  uint64_t exits;             /* every exit, the ones below added up */
+  uint64_t exits_io;          /* port I/O (hypercalls included) */
+  uint64_t exits_mmio;
+  uint64_t exits_hlt;
+  uint64_t exits_shutdown;
+  uint64_t exits_debug;
+  uint64_t exits_internal_error; /* emulation failures included */
+  uint64_t exits_other;       /* any other reason */
+  uint64_t exits_interrupted; /* the run call was interrupted by a kick
+                                 signal (not counted in `exits`) */
 } vmm_vcpu_stats_t;
 VMM_EXPORT int vmm_vcpu_get_stats(vmm_vcpu_t *vcpu, vmm_vcpu_stats_t *stats);
 

@@ -255,6 +255,8 @@ static void uart_update_irq(struct uart *u) {
   if (!u->irqchip || level == u->irq_level)
     return;
   u->irq_level = level;
+  if (level)
+    vmm__device_count(&u->dev.counters.interrupts, 1);
   int rc = vmm_irq_set(u->dev.vm, u->gsi, level);
   if (rc == VMM_ENOTSUP)
     u->irqchip = false; /* no interrupt controller: polled use only */

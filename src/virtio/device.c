@@ -40,8 +40,10 @@ void vmm__virtio_fail(struct vmm__virtio_dev *v, const char *fmt, ...) {
    * device, the device serves it again from a clean state. */
   if (!(v->status & VMM__VIRTIO_S_NEEDS_RESET)) {
     v->status |= VMM__VIRTIO_S_NEEDS_RESET;
-    if (v->status & VMM__VIRTIO_S_DRIVER_OK)
+    if (v->status & VMM__VIRTIO_S_DRIVER_OK) {
+      vmm__device_count(&v->base.counters.interrupts, 1);
       v->transport->interrupt(v, VMM__VIRTIO_INT_CONFIG);
+    }
   }
 }
 
@@ -196,6 +198,7 @@ void vmm__virtio_push(struct vmm__virtio_dev *v, uint16_t q,
 void vmm__virtio_notify_used(struct vmm__virtio_dev *v, uint16_t q) {
   if (!vmm__virtq_should_notify(&v->queues[q].vq))
     return;
+  vmm__device_count(&v->base.counters.interrupts, 1);
   if (v->transport->queue_interrupt)
     v->transport->queue_interrupt(v, q);
   else
@@ -216,7 +219,8 @@ static void on_doorbell(void *opaque) {
   uint64_t count;
   /* Non-blocking eventfd: one read clears it (EAGAIN if spurious). */
   ssize_t n = read(q->notify_fd, &count, sizeof(count));
-  (void)n;
+  if (n == (ssize_t)sizeof(count))
+    vmm__device_count(&v->base.counters.notifications, count);
   if (vmm__virtio_lock_queue(v, q->index)) {
     v->ops->queue_notify(v, q->index);
     vmm__virtio_unlock(v);

@@ -476,6 +476,7 @@ static int bar_map(struct vmm__pci_fn *fn, int bar, uint64_t addr, bool map) {
   int rc = vmm_io_register(vm, VMM_IO_MMIO, addr, BAR_SIZE, mmio_access, p);
   if (rc < 0)
     return rc;
+  vmm__io_attribute(vm, VMM_IO_MMIO, p, &v->base); /* count as the device's */
   if (p->use_ioeventfd)
     for (uint16_t i = 0; i < v->ops->num_queues; i++)
       p->eventfd_assigned[i] = doorbell_assign(p, i, addr, 1) == 0;

@@ -38,6 +38,15 @@ int vmm_vcpu_get_stats(vmm_vcpu_t *vcpu, vmm_vcpu_stats_t *stats) {
   LOAD(assist_hidden_ud);
   LOAD(emulation_failures);
   LOAD(assist_emulated);
+  LOAD(exits);
+  LOAD(exits_io);
+  LOAD(exits_mmio);
+  LOAD(exits_hlt);
+  LOAD(exits_shutdown);
+  LOAD(exits_debug);
+  LOAD(exits_internal_error);
+  LOAD(exits_other);
+  LOAD(exits_interrupted);
 #undef LOAD
   size_t n = stats->size < sizeof(copy) ? stats->size : sizeof(copy);
   copy.size = n;
