@@ -228,6 +228,61 @@ int vmm__loop_work(vmm_vm_t *vm, void (*work)(void *opaque),
   return 0;
 }
 
+struct uv_loop_s *vmm__loop_uv(vmm_vm_t *vm) {
+  struct vmm__loop *l;
+  return loop_get(vm, &l) < 0 ? NULL : l->uv;
+}
+
+struct waited_call {
+  void (*fn)(void *opaque);
+  void *opaque;
+  pthread_mutex_t mu;
+  pthread_cond_t cond;
+  bool done;
+};
+
+static void waited_call_run(void *arg) {
+  struct waited_call *w = arg;
+  w->fn(w->opaque);
+  pthread_mutex_lock(&w->mu);
+  w->done = true;
+  pthread_cond_signal(&w->cond);
+  pthread_mutex_unlock(&w->mu);
+}
+
+int vmm__loop_call_wait(vmm_vm_t *vm, void (*fn)(void *opaque), void *opaque) {
+  struct vmm__loop *l;
+  int rc = loop_get(vm, &l);
+  if (rc < 0)
+    return rc;
+  pthread_mutex_lock(&l->mu);
+  /* Another thread runs the loop: libvmm's loop thread, or the embedder's
+   * (whose thread is known from vmm_vm_use_loop()). */
+  bool remote = (l->owned ? l->thread_started : l->thread_known) &&
+                !pthread_equal(l->thread, pthread_self());
+  if (!remote) {
+    /* Holding `mu` keeps vmm__loop_start() from starting the thread
+     * while `fn` touches the loop from here. */
+    fn(opaque);
+    pthread_mutex_unlock(&l->mu);
+    return 0;
+  }
+  pthread_mutex_unlock(&l->mu);
+  struct waited_call w = {.fn = fn, .opaque = opaque, .done = false};
+  pthread_mutex_init(&w.mu, NULL);
+  pthread_cond_init(&w.cond, NULL);
+  rc = vmm__loop_call(vm, waited_call_run, &w);
+  if (rc == 0) {
+    pthread_mutex_lock(&w.mu);
+    while (!w.done)
+      pthread_cond_wait(&w.cond, &w.mu);
+    pthread_mutex_unlock(&w.mu);
+  }
+  pthread_mutex_destroy(&w.mu);
+  pthread_cond_destroy(&w.cond);
+  return rc;
+}
+
 bool vmm__loop_on_thread(vmm_vm_t *vm) {
   struct vmm__loop *l = vm->loop;
   return l && l->thread_known && pthread_equal(l->thread, pthread_self());

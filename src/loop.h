@@ -35,6 +35,20 @@ void vmm__loop_poll_close(struct vmm__poll *poll);
 int vmm__loop_work(vmm_vm_t *vm, void (*work)(void *opaque),
                    void (*done)(void *opaque), void *opaque);
 
+/* The VM's libuv loop (a uv_loop_t *), created on first use; NULL when
+ * it cannot be (the error is set). Touch it only where the functions
+ * above may be called. */
+struct uv_loop_s *vmm__loop_uv(vmm_vm_t *vm);
+
+/*
+ * Runs `fn(opaque)` on the loop thread and waits until it returned. When
+ * no other thread runs the loop (before vmm_vm_start(), after the loop
+ * stopped, or called on the loop's thread) `fn` runs at once on this
+ * thread. For API calls that set up or tear down loop handles; never call
+ * it from a vCPU thread of a pausing VM or from `fn` itself.
+ */
+int vmm__loop_call_wait(vmm_vm_t *vm, void (*fn)(void *opaque), void *opaque);
+
 /* True on the loop's own thread. */
 bool vmm__loop_on_thread(vmm_vm_t *vm);
 

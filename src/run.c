@@ -229,8 +229,10 @@ static void *vcpu_main(void *arg) {
   pthread_mutex_lock(&r->mu);
   r->exited++;
   last = r->exited == r->threads;
-  if (last)
+  if (last) {
+    vmm__vm_mark(vm, &vm->stopped_ns);
     set_state_locked(vm, VMM_VM_STOPPED, &old);
+  }
   pthread_cond_broadcast(&r->cond);
   pthread_mutex_unlock(&r->mu);
   if (last)

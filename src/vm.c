@@ -4,6 +4,7 @@
 #include <time.h>
 
 #include "config/config_internal.h"
+#include "control_internal.h"
 #include "device_internal.h"
 #include "error.h"
 #include "loop_internal.h"
@@ -168,6 +169,7 @@ int vmm_vm_destroy(vmm_vm_t *vm) {
   rc = vmm__loop_stop(vm);
   if (rc < 0)
     return rc;
+  vmm__control_destroy(vm); /* before the devices it reports on */
   vmm__handle_remove(vm);
   for (uint32_t i = 0; i < vm->max_vcpus; i++)
     if (vm->vcpus[i])

@@ -53,6 +53,11 @@ struct vmm_vm {
    * later events relative to it, 0 until they happen (vmm__vm_mark). */
   uint64_t created_ns;
   _Atomic uint64_t start_ns, first_output_ns, boot_done_ns, first_entry_ns;
+  /* When the last vCPU thread ended (run.c), for the uptime in stats. */
+  _Atomic uint64_t stopped_ns;
+  /* The control socket (control.c); NULL when not listening. Changed on
+   * the loop thread (or with no thread running the loop). */
+  struct vmm__control *control;
   /* The CPU template for vCPUs created from now on ("" = none), set by
    * vmm_vm_set_cpu_template() (src/x86/cpu_template.c). */
   char cpu_template[256];

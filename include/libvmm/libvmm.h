@@ -18,5 +18,6 @@
 #include <libvmm/boot.h>
 #include <libvmm/cpu.h>
 #include <libvmm/config.h>
+#include <libvmm/control.h>
 
 #endif

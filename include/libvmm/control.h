@@ -1,0 +1,40 @@
+/* libvmm/control.h — the VM control socket: describe, pause, resume, stop
+ * and stats over a unix socket (protocol: docs/control-api.md). */
+#ifndef LIBVMM_CONTROL_H
+#define LIBVMM_CONTROL_H
+
+#include <libvmm/common.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/*
+ * Serves the control protocol on a unix stream socket bound at `path`
+ * (created with mode 0600, never wider; VMM_EEXIST if something exists
+ * there). Requests and responses are newline-delimited JSON:
+ *
+ *   {"id":1,"cmd":"pause"}           → {"id":1,"ok":true,"result":{...}}
+ *   {"id":2,"cmd":"nonsense"}        → {"id":2,"ok":false,"error":"..."}
+ *
+ * Commands: describe, pause, resume, stop (optional "status"), stats,
+ * and snapshot / migrate (answered "not supported yet"). Clients are
+ * served on the VM's libuv loop (its loop thread, or the embedder's loop,
+ * see <libvmm/uv.h>), so requests are carried out one at a time; state
+ * changes go through vmm_vm_pause() / vmm_vm_resume() / vmm_vm_stop().
+ *
+ * May be called before or after vmm_vm_start(), from any thread (with an
+ * embedder's loop: from the loop's thread). One socket per VM
+ * (VMM_EBUSY for a second one while the first is open).
+ */
+VMM_EXPORT int vmm_vm_control_listen(vmm_vm_t *vm, const char *path);
+/*
+ * Closes the socket and every client connection and removes the socket
+ * file. 0 when there was none. vmm_vm_destroy() does this itself.
+ */
+VMM_EXPORT int vmm_vm_control_close(vmm_vm_t *vm);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
