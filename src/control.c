@@ -16,6 +16,7 @@
 #include "control_internal.h"
 #include "error.h"
 #include "loop.h"
+#include "loop_internal.h"
 #include "vm_internal.h"
 
 /*
@@ -346,6 +347,8 @@ static void server_close(struct vmm__control *srv) {
   uv_close((uv_handle_t *)&srv->poll, server_closed);
 }
 
+static void close_on_loop(void *opaque);
+
 struct attach {
   vmm_vm_t *vm;
   struct vmm__control *srv;
@@ -443,6 +446,15 @@ int vmm_vm_control_listen(vmm_vm_t *vm, const char *path) {
   int rc = vmm__loop_call_wait(vm, attach_on_loop, &a);
   if (rc == 0)
     rc = a.rc;
+  /* A VM with nothing on its loop gets no loop thread at vmm_vm_start();
+   * one that is started already needs it now to serve the socket. */
+  if (rc == 0 && vmm_vm_state(vm) != VMM_VM_CREATED) {
+    rc = vmm__loop_start(vm);
+    if (rc < 0) {
+      vmm__loop_call_wait(vm, close_on_loop, vm);
+      return vmm__error_prefix(rc, fn);
+    }
+  }
   if (rc < 0) {
     if (a.srv) {
       /* Never attached to the loop: undo here. A failing attach that

@@ -307,11 +307,17 @@ int vmm__loop_start(vmm_vm_t *vm) {
    * process that is a thread, two descriptors and the loop's fd-indexed
    * watcher array saved per VM (docs/fleet.md). */
   struct vmm__loop *l = vm->loop;
-  if (!l || !l->owned || l->thread_started)
+  if (!l || !l->owned)
     return 0;
-  int rc;
-  /* Publish the thread id before the loop can run anything that asks. */
+  int rc = 0;
+  /* Publish the thread id before the loop can run anything that asks.
+   * Checked under the lock: a control socket opened on a started VM
+   * (vmm_vm_control_listen) may start the thread too. */
   pthread_mutex_lock(&l->mu);
+  if (l->thread_started) {
+    pthread_mutex_unlock(&l->mu);
+    return 0;
+  }
   rc = pthread_create(&l->thread, NULL, loop_main, l);
   if (rc == 0)
     l->thread_started = l->thread_known = true;

@@ -263,6 +263,35 @@ static void test_socket_mode(void) {
   ctl_teardown(&c);
 }
 
+/* A VM started with nothing on its loop has no loop thread: listening
+ * afterwards must give it one. */
+static void test_listen_after_start(void) {
+  struct ctl c;
+  memset(&c, 0, sizeof(c));
+  struct conn k = {.fd = -1};
+  if (!CREATE(&c.t, "control") || !EXPECT_OK(vmm_vm_start(c.t.vm)))
+    goto out;
+  snprintf(c.dir, sizeof(c.dir), "/tmp/vmm-ctl-XXXXXX");
+  if (!mkdtemp(c.dir)) {
+    snprintf(c.dir, sizeof(c.dir), "/dev/shm/vmm-ctl-XXXXXX");
+    if (!EXPECT_TRUE(mkdtemp(c.dir) != NULL))
+      goto out;
+  }
+  snprintf(c.path, sizeof(c.path), "%s/ctl.sock", c.dir);
+  EXPECT_GUEST_RUNS(&c);
+  if (!EXPECT_OK(vmm_vm_control_listen(c.t.vm, c.path)) ||
+      !conn_open(&k, c.path))
+    goto out;
+  cJSON *r = EXPECT_CALL_OK(&k, "{\"id\":1,\"cmd\":\"pause\"}");
+  cJSON_Delete(r);
+  r = EXPECT_CALL_OK(&k, "{\"id\":2,\"cmd\":\"resume\"}");
+  cJSON_Delete(r);
+  EXPECT_GUEST_RUNS(&c);
+out:
+  conn_close(&k);
+  ctl_teardown(&c);
+}
+
 static void test_commands(void) {
   struct ctl c;
   struct conn k = {.fd = -1};
@@ -742,6 +771,7 @@ out:
 
 static const struct test_def tests[] = {
     {"socket_mode", test_socket_mode},
+    {"listen_after_start", test_listen_after_start},
     {"commands", test_commands},
     {"malformed", test_malformed},
     {"huge_line", test_huge_line},
