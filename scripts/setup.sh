@@ -17,6 +17,7 @@ packages=(
   # the nested machine and the QEMU side of bench/linux_boot
   qemu-system-x86 busybox-static cpio e2fsprogs xz-utils kmod
   acpica-tools                   # iasl: the ACPI table test disassembles what libvmm writes
+  clang                          # the libFuzzer target tests/fuzz/config_fuzz (optional)
 )
 
 # --list: print the package names (CI installs them itself).
