@@ -37,8 +37,9 @@ VMM_EXPORT void vmm_config_free(vmm_config_t *cfg);
 /*
  * Builds the VM a description asks for: memory regions, vCPUs with their
  * CPU template, devices with their character back-ends, the payload loaded
- * and vCPU 0 set up to run it (and the control socket, see
- * docs/config.md). The VM is left CREATED: start it with vmm_vm_start().
+ * and vCPU 0 set up to run it, and the control socket listening
+ * (vmm_vm_control_listen()). The VM is left CREATED: start it with
+ * vmm_vm_start().
  * On failure nothing is left behind and `*out` is NULL; vmm_last_error()
  * names the part that failed ("devices[1] (virtio-blk): ..."). `cfg` may
  * be freed once this returned.

@@ -183,6 +183,10 @@ static int build(vmm_vm_t *vm, const vmm_config_t *cfg) {
   rc = load_payload(vm, vcpu0, &cfg->payload);
   if (rc < 0)
     return vmm__error_prefix(rc, "payload");
+  /* Last: once it listens, clients may ask for the description. */
+  if (cfg->control_path &&
+      (rc = vmm_vm_control_listen(vm, cfg->control_path)) < 0)
+    return vmm__error_prefix(rc, "control");
   return 0;
 }
 

@@ -12,7 +12,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include "check.h"
@@ -288,6 +290,73 @@ out:
   unlink(img);
 }
 
+/* ---- the control socket ----------------------------------------------- */
+
+/* One request line on the control socket; the response line (static). */
+static const char *control_request(const char *path, const char *req) {
+  static char resp[65536];
+  resp[0] = 0;
+  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  struct sockaddr_un sa = {.sun_family = AF_UNIX};
+  snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+  if (!EXPECT_TRUE(fd >= 0) ||
+      !EXPECT_TRUE(connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0) ||
+      !EXPECT_TRUE(write(fd, req, strlen(req)) == (ssize_t)strlen(req))) {
+    if (fd >= 0)
+      close(fd);
+    return resp;
+  }
+  size_t got = 0;
+  while (got < sizeof(resp) - 1 && !memchr(resp, '\n', got)) {
+    ssize_t r = read(fd, resp + got, sizeof(resp) - 1 - got);
+    if (r <= 0)
+      break;
+    got += (size_t)r;
+    resp[got] = 0;
+  }
+  close(fd);
+  return resp;
+}
+
+static void test_control_socket(void) {
+  const char *guest = test_guest_path("launch-pvh");
+  if (!guest) {
+    note("no --guest launch-pvh given");
+    return;
+  }
+  make_tmpdir();
+  char sock[512];
+  snprintf(sock, sizeof(sock), "%s/control.sock", tmpdir);
+  char *json = fmt("{\"memory\": \"16M\", \"payload\": {\"type\": \"pvh\","
+                   " \"path\": \"%s\", \"cmdline\": \"hang\"},"
+                   " \"devices\": [{\"type\": \"debug-exit\"}],"
+                   " \"control\": {\"path\": \"%s\"}}", guest, sock);
+  vmm_vm_t *vm = create_from_text(json);
+  free(json);
+  if (!vm)
+    return;
+  struct stat st;
+  EXPECT_TRUE(lstat(sock, &st) == 0 && S_ISSOCK(st.st_mode) &&
+              (st.st_mode & 0777) == 0600);
+  char *desc = NULL;
+  if (EXPECT_OK(vmm_vm_describe_json(vm, &desc)))
+    EXPECT_TRUEF(strstr(desc, "\"control\":") && strstr(desc, sock), "%s",
+                 desc);
+  free(desc);
+  if (EXPECT_OK(vmm_vm_start(vm))) {
+    const char *r = control_request(sock, "{\"id\":1,\"cmd\":\"describe\"}\n");
+    EXPECT_TRUEF(strstr(r, "\"ok\":true") && strstr(r, "debug-exit0"),
+                 "response: %s", r);
+    r = control_request(sock, "{\"id\":2,\"cmd\":\"stop\",\"status\":3}\n");
+    EXPECT_TRUEF(strstr(r, "\"ok\":true") != NULL, "response: %s", r);
+    vmm_vm_stop_info_t info = {.size = sizeof(info)};
+    if (EXPECT_OK(vmm_vm_wait(vm, 30000, &info)))
+      EXPECT_EQ(info.status, 3);
+  }
+  EXPECT_OK(vmm_vm_destroy(vm));
+  EXPECT_TRUE(lstat(sock, &st) < 0); /* removed with the VM */
+}
+
 /* ---- failures ------------------------------------------------------------ */
 
 static void test_create_failure_leaves_nothing(void) {
@@ -356,6 +425,7 @@ static const struct test_def tests[] = {
     {"elf_long_mode", test_elf_long_mode},
     {"flat_real_mode", test_flat_real_mode},
     {"describe_hand_built", test_describe_hand_built},
+    {"control_socket", test_control_socket},
     {"create_failure_leaves_nothing", test_create_failure_leaves_nothing},
     {"bad_payload", test_bad_payload},
 };
