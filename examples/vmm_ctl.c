@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <poll.h>
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -32,9 +33,14 @@ static const char usage[] =
     "Exit status: 0 when the VM answered ok, 1 otherwise (the reason on\n"
     "stderr), 2 for bad usage.\n";
 
-static int die(const char *fmt, const char *a, const char *b) {
-  fprintf(stderr, "vmm-ctl: ");
-  fprintf(stderr, fmt, a, b);
+/* Prints "vmm-ctl: <reason>" as one line on stderr; returns 1. */
+static int die(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static int die(const char *fmt, ...) {
+  va_list ap;
+  fputs("vmm-ctl: ", stderr);
+  va_start(ap, fmt);
+  vfprintf(stderr, fmt, ap);
+  va_end(ap);
   fputc('\n', stderr);
   return 1;
 }
@@ -63,6 +69,90 @@ static int wait_fd(int fd, short events, const struct timespec *deadline) {
   }
 }
 
+/* Sends one request line and returns the response line (malloc'ed, no
+ * newline), or NULL after printing why on stderr. */
+static char *exchange(const char *path, const char *request) {
+  struct sockaddr_un addr = {.sun_family = AF_UNIX};
+  if (strlen(path) >= sizeof(addr.sun_path)) {
+    die("%s: socket path longer than %zu bytes", path,
+        sizeof(addr.sun_path) - 1);
+    return NULL;
+  }
+  memcpy(addr.sun_path, path, strlen(path) + 1);
+  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0 || connect(fd, (struct sockaddr *)&addr, sizeof(addr)) < 0) {
+    die("cannot connect to %s: %s", path, strerror(errno));
+    if (fd >= 0)
+      close(fd);
+    return NULL;
+  }
+  struct timespec deadline;
+  clock_gettime(CLOCK_MONOTONIC, &deadline);
+  deadline.tv_sec += TIMEOUT_MS / 1000;
+
+  size_t len = strlen(request), cap = 65536, got = 0;
+  char *resp = malloc(cap);
+  char *nl = NULL;
+  if (!resp) {
+    die("out of memory");
+    goto fail;
+  }
+  /* The request, then its newline. */
+  for (int part = 0; part < 2; part++) {
+    const char *data = part ? "\n" : request;
+    size_t n_data = part ? 1 : len;
+    for (size_t off = 0; off < n_data;) {
+      if (wait_fd(fd, POLLOUT, &deadline) < 0) {
+        die("sending to %s: %s", path, strerror(errno));
+        goto fail;
+      }
+      ssize_t n = send(fd, data + off, n_data - off, MSG_NOSIGNAL);
+      if (n < 0 && errno != EINTR && errno != EAGAIN) {
+        die("sending to %s: %s", path, strerror(errno));
+        goto fail;
+      }
+      if (n > 0)
+        off += (size_t)n;
+    }
+  }
+  /* One response line. */
+  while (!nl) {
+    if (got + 1 >= cap) {
+      char *bigger = cap < RESPONSE_MAX ? realloc(resp, cap * 2) : NULL;
+      if (!bigger) {
+        die("%s: response longer than %u bytes", path, RESPONSE_MAX);
+        goto fail;
+      }
+      resp = bigger;
+      cap *= 2;
+    }
+    if (wait_fd(fd, POLLIN, &deadline) < 0) {
+      die("waiting for %s: %s", path, strerror(errno));
+      goto fail;
+    }
+    ssize_t n = recv(fd, resp + got, cap - 1 - got, 0);
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n < 0) {
+      die("reading from %s: %s", path, strerror(errno));
+      goto fail;
+    }
+    if (n == 0) {
+      die("%s closed the connection without an answer", path);
+      goto fail;
+    }
+    nl = memchr(resp + got, '\n', (size_t)n);
+    got += (size_t)n;
+  }
+  *nl = '\0';
+  close(fd);
+  return resp;
+fail:
+  free(resp);
+  close(fd);
+  return NULL;
+}
+
 int main(int argc, char **argv) {
   if (argc >= 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
     fputs(usage, stdout);
@@ -81,7 +171,7 @@ int main(int argc, char **argv) {
       return 2;
     }
     if (strchr(argv[3], '\n'))
-      return die("%s%s", "--raw: the request must be one line", "");
+      return die("--raw: the request must be one line");
     request = strdup(argv[3]);
   } else {
     static const char *const known[] = {"describe", "pause", "resume",
@@ -114,75 +204,20 @@ int main(int argc, char **argv) {
     cJSON_Delete(req);
   }
   if (!request)
-    return die("%s%s", "out of memory", "");
-
-  struct sockaddr_un addr = {.sun_family = AF_UNIX};
-  if (strlen(path) >= sizeof(addr.sun_path))
-    return die("%s: socket path longer than %s bytes", path, "107");
-  memcpy(addr.sun_path, path, strlen(path) + 1);
-  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0 || connect(fd, (struct sockaddr *)&addr, sizeof(addr)) < 0)
-    return die("cannot connect to %s: %s", path, strerror(errno));
-
-  struct timespec deadline;
-  clock_gettime(CLOCK_MONOTONIC, &deadline);
-  deadline.tv_sec += TIMEOUT_MS / 1000;
-
-  /* The request and its newline. */
-  size_t len = strlen(request);
-  char *line = malloc(len + 2);
-  if (!line)
-    return die("%s%s", "out of memory", "");
-  memcpy(line, request, len);
-  line[len++] = '\n';
+    return die("out of memory");
+  char *resp = exchange(path, request);
   free(request);
-  for (size_t off = 0; off < len;) {
-    if (wait_fd(fd, POLLOUT, &deadline) < 0)
-      return die("sending to %s: %s", path, strerror(errno));
-    ssize_t n = send(fd, line + off, len - off, MSG_NOSIGNAL);
-    if (n < 0 && errno != EINTR && errno != EAGAIN)
-      return die("sending to %s: %s", path, strerror(errno));
-    if (n > 0)
-      off += (size_t)n;
-  }
-  free(line);
-
-  /* One response line. */
-  size_t cap = 65536, got = 0;
-  char *resp = malloc(cap);
-  char *nl = NULL;
-  while (resp && !nl) {
-    if (got + 1 >= cap) {
-      if (cap >= RESPONSE_MAX)
-        return die("%s: response longer than %s bytes", path, "4 MiB");
-      cap *= 2;
-      char *n = realloc(resp, cap);
-      if (!n)
-        break;
-      resp = n;
-    }
-    if (wait_fd(fd, POLLIN, &deadline) < 0)
-      return die("waiting for %s: %s", path, strerror(errno));
-    ssize_t n = recv(fd, resp + got, cap - 1 - got, 0);
-    if (n < 0 && errno == EINTR)
-      continue;
-    if (n < 0)
-      return die("reading from %s: %s", path, strerror(errno));
-    if (n == 0)
-      return die("%s closed the connection without an answer%s", path, "");
-    nl = memchr(resp + got, '\n', (size_t)n);
-    got += (size_t)n;
-  }
-  if (!resp || !nl)
-    return die("%s%s", "out of memory", "");
-  *nl = '\0';
-  close(fd);
+  if (!resp)
+    return 1;
 
   cJSON *r = cJSON_Parse(resp);
   const cJSON *ok = r ? cJSON_GetObjectItemCaseSensitive(r, "ok") : NULL;
-  if (!cJSON_IsBool(ok))
-    return die("%s sent something that is not a response: %.200s", path,
-               resp);
+  if (!cJSON_IsBool(ok)) {
+    die("%s sent something that is not a response: %.200s", path, resp);
+    cJSON_Delete(r);
+    free(resp);
+    return 1;
+  }
   int status = cJSON_IsTrue(ok) ? 0 : 1;
   if (raw) {
     puts(resp);
