@@ -173,6 +173,17 @@ static int parse_vcpus(struct vmm__pctx *c, const cJSON *v,
       rc = vmm__error(VMM_ENOMEM, "out of memory");
     else
       cfg->n_features = i + 1;
+    if (rc == 0) {
+      /* The VM keeps the whole spec in a fixed 256-byte field. */
+      bool oom;
+      char *spec = vmm__config_cpu_spec(cfg, &oom);
+      if (spec && strlen(spec) > 255)
+        rc = vmm__p_error(c, VMM_ERANGE, "the template and its edits are "
+                          "longer than 255 bytes together");
+      else if (oom)
+        rc = vmm__error(VMM_ENOMEM, "out of memory");
+      free(spec);
+    }
     vmm__p_pop(c, o2);
     if (rc)
       break;

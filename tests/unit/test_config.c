@@ -292,6 +292,14 @@ static const struct bad bad_cases[] = {
      "vcpus.features[1]: \"avx\" is not \"+name\" or \"-name\""},
     {"{\"memory\": \"1M\", \"vcpus\": {\"features\": [\"+warp\"]}}",
      VMM_EINVAL, "vcpus.features[0]: unknown CPU feature \"warp\""},
+    {"{\"memory\": \"1M\", \"vcpus\": {\"features\": [\"-xsave\", \"-xsave\","
+     " \"-xsave\", \"-xsave\", \"-xsave\", \"-xsave\", \"-xsave\", \"-xsave\","
+     " \"-xsave\", \"-xsave\", \"-xsave\", \"-xsave\", \"-xsave\", \"-xsave\","
+     " \"-xsave\", \"-xsave\", \"-xsave\", \"-xsave\", \"-xsave\", \"-xsave\","
+     " \"-xsave\", \"-xsave\", \"-xsave\", \"-xsave\", \"-xsave\", \"-xsave\","
+     " \"-xsave\", \"-xsave\", \"-xsave\", \"-xsave\", \"-xsave\", \"-xsave\","
+     " \"-xsave\", \"-xsave\", \"-xsave\", \"-xsave\"]}}", VMM_ERANGE,
+     "vcpus.features[35]: the template and its edits are longer than 255"},
     {"{\"memory\": \"1M\", \"vcpus\": {\"features\": [3]}}", VMM_EINVAL,
      "vcpus.features[0]: expected a string, got a number"},
     /* payload */
