@@ -20,6 +20,7 @@
 #include <cjson/cJSON.h>
 
 #include "check.h"
+#include "ctl_client.h"
 #include "runner.h"
 #include "test_vm.h"
 
@@ -34,28 +35,13 @@ struct ctl {
   char path[128];
 };
 
-/* A private directory for the socket: /dev/shm, where /tmp may not take
- * sockets (9p in the nested machine), else /tmp. */
-static bool make_dir(struct ctl *c) {
-  static const char *const bases[] = {"/dev/shm", "/tmp"};
-  for (size_t i = 0; i < 2; i++) {
-    snprintf(c->dir, sizeof(c->dir), "%s/vmm-ctl-XXXXXX", bases[i]);
-    if (mkdtemp(c->dir)) {
-      snprintf(c->path, sizeof(c->path), "%s/ctl.sock", c->dir);
-      return true;
-    }
-  }
-  c->dir[0] = '\0';
-  return EXPECT_TRUEF(false, "mkdtemp: %s", strerror(errno));
-}
-
 static bool ctl_setup(struct ctl *c, bool start) {
   memset(c, 0, sizeof(*c));
   if (!CREATE(&c->t, "control"))
     return false;
   if (!EXPECT_OK(vmm_uart_create(c->t.vm, NULL, &c->uart)))
     return false;
-  if (!make_dir(c))
+  if (!ctl_make_dir(c->dir, sizeof(c->dir), c->path, sizeof(c->path)))
     return false;
   if (!EXPECT_OK(vmm_vm_control_listen(c->t.vm, c->path)))
     return false;
@@ -93,127 +79,6 @@ static bool guest_advances(struct ctl *c) {
   return false;
 }
 #define EXPECT_GUEST_RUNS(c) EXPECT_TRUEF(guest_advances(c), "the guest's counter stood still")
-
-/* ---- a client connection -------------------------------------------- */
-
-struct conn {
-  int fd;
-  char *buf; /* received bytes not yet returned as lines */
-  size_t len, cap;
-};
-
-static bool conn_open(struct conn *k, const char *path) {
-  memset(k, 0, sizeof(*k));
-  struct sockaddr_un a = {.sun_family = AF_UNIX};
-  snprintf(a.sun_path, sizeof(a.sun_path), "%s", path);
-  k->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (k->fd < 0 || connect(k->fd, (struct sockaddr *)&a, sizeof(a)) < 0) {
-    EXPECT_TRUEF(0, "connect %s: %s", path, strerror(errno));
-    if (k->fd >= 0)
-      close(k->fd);
-    k->fd = -1;
-    return false;
-  }
-  struct timeval tv = {.tv_sec = 10};
-  setsockopt(k->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-  setsockopt(k->fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-  k->cap = 1 << 16;
-  k->buf = malloc(k->cap);
-  return k->buf != NULL;
-}
-
-static void conn_close(struct conn *k) {
-  if (k->fd >= 0)
-    close(k->fd);
-  k->fd = -1;
-  free(k->buf);
-  k->buf = NULL;
-}
-
-static bool conn_send(struct conn *k, const void *data, size_t len) {
-  const char *p = data;
-  while (len) {
-    ssize_t n = send(k->fd, p, len, MSG_NOSIGNAL);
-    if (n < 0 && errno == EINTR)
-      continue;
-    if (n <= 0)
-      return false;
-    p += n;
-    len -= (size_t)n;
-  }
-  return true;
-}
-
-/* The next response line (malloc'ed, no newline), NULL at EOF/timeout. */
-static char *conn_line(struct conn *k) {
-  for (;;) {
-    char *nl = k->buf ? memchr(k->buf, '\n', k->len) : NULL;
-    if (nl) {
-      size_t n = (size_t)(nl - k->buf);
-      char *line = malloc(n + 1);
-      memcpy(line, k->buf, n);
-      line[n] = '\0';
-      memmove(k->buf, nl + 1, k->len - n - 1);
-      k->len -= n + 1;
-      return line;
-    }
-    if (k->len == k->cap) {
-      k->cap *= 2;
-      k->buf = realloc(k->buf, k->cap);
-    }
-    ssize_t n = recv(k->fd, k->buf + k->len, k->cap - k->len, 0);
-    if (n < 0 && errno == EINTR)
-      continue;
-    if (n <= 0)
-      return NULL;
-    k->len += (size_t)n;
-  }
-}
-
-/* Sends `req` plus a newline and parses the response (NULL: none). */
-static cJSON *conn_call(struct conn *k, const char *req) {
-  size_t len = strlen(req);
-  char *line = malloc(len + 1);
-  memcpy(line, req, len);
-  line[len] = '\n';
-  bool sent = conn_send(k, line, len + 1);
-  free(line);
-  if (!EXPECT_TRUEF(sent, "sending %s: %s", req, strerror(errno)))
-    return NULL;
-  char *resp = conn_line(k);
-  if (!EXPECT_TRUEF(resp != NULL, "no response to %s", req))
-    return NULL;
-  cJSON *j = cJSON_Parse(resp);
-  EXPECT_TRUEF(j != NULL, "response is not JSON: %.200s", resp);
-  free(resp);
-  return j;
-}
-
-static bool resp_ok(const cJSON *r) {
-  return r && cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(r, "ok"));
-}
-
-static const char *resp_error(const cJSON *r) {
-  const cJSON *e = r ? cJSON_GetObjectItemCaseSensitive(r, "error") : NULL;
-  return cJSON_IsString(e) ? e->valuestring : "";
-}
-
-static const cJSON *resp_result(const cJSON *r) {
-  return r ? cJSON_GetObjectItemCaseSensitive(r, "result") : NULL;
-}
-
-/* result.<a>.<b>... as a string / number (NULL / -1 when absent). */
-static const cJSON *path_get(const cJSON *j, const char *a, const char *b) {
-  j = j ? cJSON_GetObjectItemCaseSensitive(j, a) : NULL;
-  if (b)
-    j = j ? cJSON_GetObjectItemCaseSensitive(j, b) : NULL;
-  return j;
-}
-
-static const char *result_state(const cJSON *r) {
-  const cJSON *s = path_get(resp_result(r), "state", NULL);
-  return cJSON_IsString(s) ? s->valuestring : "";
-}
 
 /* An ok response to `req`, with a note of what came back otherwise. */
 #define EXPECT_CALL_OK(k, req)                                                \
@@ -280,7 +145,7 @@ static void test_listen_after_start(void) {
   struct conn k = {.fd = -1};
   if (!CREATE(&c.t, "control") || !EXPECT_OK(vmm_vm_start(c.t.vm)))
     goto out;
-  if (!make_dir(&c))
+  if (!ctl_make_dir(c.dir, sizeof(c.dir), c.path, sizeof(c.path)))
     goto out;
   EXPECT_GUEST_RUNS(&c);
   if (!EXPECT_OK(vmm_vm_control_listen(c.t.vm, c.path)) ||

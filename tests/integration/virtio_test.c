@@ -22,6 +22,7 @@
 
 #include "../guests/virtio_guest.h"
 #include "check.h"
+#include "ctl_client.h"
 #include "test_vm.h"
 #include "vt_harness.h"
 
@@ -246,6 +247,44 @@ static void test_rng_embedder_loop(void) {
   /* Close callbacks of the VM's handles run on the loop's next turns. */
   uv_run(&loop, UV_RUN_DEFAULT);
   EXPECT_EQ(uv_loop_close(&loop), 0);
+}
+
+/* The device's counters as the control socket reports them: the guest's
+ * register accesses, its doorbells and the used-buffer interrupts. */
+static void test_rng_stats(void) {
+  struct vt_vm v;
+  vmm_device_t *rng = NULL;
+  char dir[64] = "", path[128];
+  if (VT_CREATE(&v, 0) &&
+      EXPECT_OK(vmm_virtio_rng_create(v.t.vm, NULL, &rng)) &&
+      ctl_make_dir(dir, sizeof(dir), path, sizeof(path)) &&
+      EXPECT_OK(vmm_vm_control_listen(v.t.vm, path)) &&
+      set_param(&v, VT_PARAM_MODE, VT_MODE_RNG) &&
+      set_param(&v, VT_PARAM_BASE, vmm_virtio_mmio_base(rng)) &&
+      set_param(&v, VT_PARAM_COUNT, 4096) &&
+      EXPECT_OK(vmm_vm_start(v.t.vm)) && vt_wait(&v)) {
+    cJSON *r = ctl_request(path, "{\"id\":1,\"cmd\":\"stats\"}");
+    EXPECT_STR(result_state(r), "stopped");
+    const cJSON *d, *dev = NULL;
+    cJSON_ArrayForEach(d, path_get(resp_result(r), "devices", NULL)) {
+      const cJSON *type = cJSON_GetObjectItemCaseSensitive(d, "type");
+      if (cJSON_IsString(type) && !strcmp(type->valuestring, "virtio-rng"))
+        dev = d;
+    }
+    if (EXPECT_TRUE(dev != NULL)) {
+      EXPECT_TRUE(path_get(dev, "mmio", NULL)->valuedouble > 10);
+      EXPECT_TRUE(path_get(dev, "notifications", NULL)->valuedouble >= 1);
+      EXPECT_TRUE(path_get(dev, "interrupts", NULL)->valuedouble >= 1);
+      EXPECT_EQ(path_get(dev, "pio", NULL)->valuedouble, 0);
+    }
+    const cJSON *mmio = path_get(path_get(resp_result(r), "exits", NULL),
+                                 "mmio", NULL);
+    EXPECT_TRUE(mmio && mmio->valuedouble > 0);
+    cJSON_Delete(r);
+  }
+  vt_destroy(&v);
+  if (dir[0])
+    rmdir(dir);
 }
 
 static void test_rng_indirect(void) { run_rng(VT_F_INDIRECT, 5000, NULL); }
@@ -499,6 +538,7 @@ static const struct test_def tests[] = {
     {"create", test_create},
     {"protocol", test_protocol},
     {"rng", test_rng},
+    {"rng_stats", test_rng_stats},
     {"rng_embedder_loop", test_rng_embedder_loop},
     {"rng_indirect", test_rng_indirect},
     {"rng_event_idx", test_rng_event_idx},
