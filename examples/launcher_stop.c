@@ -217,10 +217,16 @@ int stop_watch_conclude(struct stop_watch *w, const vmm_vm_stop_info_t *info) {
       return EXIT_QUIT;
     }
     int sig = atomic_load(&w->signo);
+    if (!sig) {
+      /* vmm_vm_stop() from elsewhere: the control socket's "stop". */
+      fprintf(stderr, "%s: stopped on request with status %d\n", p,
+              info->status);
+      return info->status;
+    }
     fprintf(stderr, "%s: stopped by signal %d (%s)\n", p, sig,
-            sig ? strsignal(sig) : "?");
+            strsignal(sig));
     print_where(w);
-    return sig ? 128 + sig : EXIT_ERROR;
+    return 128 + sig;
   }
   case VMM_STOP_RESET:
     fprintf(stderr, "%s: the guest asked for a reset (%s); exiting with %d\n",

@@ -1,0 +1,158 @@
+/* examples/vmm_run.c — vmm-run: runs a VM described in JSON
+ * (vmm_config_parse_file() → vmm_vm_create_from_config()) with its
+ * console on the terminal and exits with the guest's status. Options and
+ * statuses: vmm_run_options.c (--help), docs/launcher.md. */
+#include <stdlib.h>
+#include <string.h>
+
+#include <libvmm/libvmm.h>
+
+#include "vmm_run.h"
+
+const char *launcher_prog = "vmm-run";
+
+/* Ctrl-A x, on the terminal thread. */
+static void on_quit(void *opaque) {
+  struct stop_watch *w = opaque;
+  atomic_store(&w->quit, true);
+  vmm_vm_stop(w->vm, 0);
+}
+
+static void print_timings(vmm_vm_t *vm, uint64_t t_main, uint64_t t_parsed,
+                          uint64_t t_built, uint64_t t_stop) {
+  vmm_vm_timings_t t = {.size = sizeof(t)};
+  if (vmm_vm_get_timings(vm, &t) < 0)
+    return;
+  print_ms("process start -> description parsed", t_parsed - t_main);
+  print_ms("process start -> VM created", t.created_ns - t_main);
+  print_ms("VM created -> devices built, payload loaded",
+           t_built - t.created_ns);
+  print_ms("VM created -> started", t.start_ns);
+  print_ms("VM created -> first guest instruction", t.first_entry_ns);
+  print_ms("VM created -> first guest output", t.first_output_ns);
+  print_ms("VM created -> init (boot-time port)", t.boot_done_ns);
+  print_ms("total (process start -> VM stopped)", t_stop - t_main);
+}
+
+/* The backend's own message says which case it is: no /dev/kvm (ENOENT:
+ * KVM not loaded), no permission (EACCES), an unusable KVM. */
+static int check_backend(void) {
+  int rc = vmm_backend_probe("auto");
+  if (rc == 0)
+    return 0;
+  /* The message says "no usable backend: kvm: ..." itself. */
+  fprintf(stderr, "vmm-run: %s (%s)\n",
+          vmm_last_error()[0] ? vmm_last_error() : vmm_strerror(rc),
+          vmm_err_name(rc));
+  return EXIT_NO_BACKEND;
+}
+
+/* The description's control socket (docs/control-api.md), unless
+ * vmm_vm_create_from_config() opened it already. */
+static int listen_control(vmm_vm_t *vm, const vmm_config_t *cfg) {
+  const char *path = vmm_config_control_path(cfg);
+  if (!path)
+    return 0;
+  int rc = vmm_vm_control_listen(vm, path);
+  return rc == VMM_EBUSY ? 0 : rc;
+}
+
+static int describe(vmm_vm_t *vm) {
+  char *json = NULL;
+  int rc = vmm_vm_describe_json(vm, &json);
+  if (rc < 0) {
+    fail_call("describing the VM", rc);
+    return EXIT_ERROR;
+  }
+  printf("%s\n", json);
+  free(json);
+  return 0;
+}
+
+int main(int argc, char **argv) {
+  /* Static: the signal thread may outlive main's frame. */
+  static struct stop_watch watch;
+  uint64_t t_main = now_ns();
+  stop_watch_init(&watch);
+  struct run_options o;
+  int status = run_parse_options(argc, argv, &o);
+  if (status)
+    return status == 1 ? 0 : status;
+
+  /* Every thread created from here on inherits the mask; the signal
+   * thread takes these signals once the VM runs (until then they wait). */
+  stop_watch_block_signals();
+
+  vmm_config_t *cfg;
+  int saved_cwd;
+  if ((status = run_load_config(&o, &cfg, &saved_cwd)) != 0)
+    return status;
+  uint64_t t_parsed = now_ns();
+  if (o.check) {
+    run_restore_cwd(saved_cwd);
+    vmm_config_free(cfg);
+    fprintf(stderr, "vmm-run: %s: valid\n", o.config);
+    return 0;
+  }
+  if ((status = check_backend()) != 0) {
+    run_restore_cwd(saved_cwd);
+    vmm_config_free(cfg);
+    return status;
+  }
+
+  /* Raw mode only when the guest's console is this terminal. */
+  struct term *term = NULL;
+  if (!o.describe && vmm_config_stdio_device(cfg) && term_open(&term) < 0) {
+    run_restore_cwd(saved_cwd);
+    vmm_config_free(cfg);
+    return EXIT_SETUP;
+  }
+  vmm_vm_t *vm = NULL;
+  int rc = vmm_vm_create_from_config(cfg, &vm);
+  uint64_t t_built = now_ns();
+  if (rc < 0) {
+    fail_call("creating the VM", rc);
+  } else if (!o.describe && (rc = listen_control(vm, cfg)) < 0) {
+    fail_call("the control socket", rc);
+    vmm_vm_destroy(vm);
+  }
+  /* After the control socket: its path may be relative too. */
+  run_restore_cwd(saved_cwd);
+  vmm_config_free(cfg);
+  if (rc < 0) {
+    term_close(term);
+    return EXIT_SETUP;
+  }
+  if (o.describe) {
+    status = describe(vm);
+    vmm_vm_destroy(vm);
+    return status;
+  }
+
+  watch.vm = vm;
+  if ((rc = stop_watch_exits(&watch)) < 0 ||
+      (term && (rc = term_start(term, on_quit, &watch)) < 0) ||
+      (rc = vmm_vm_start(vm)) < 0) {
+    fail_call("starting the VM", rc);
+    term_close(term);
+    vmm_vm_destroy(vm);
+    return EXIT_SETUP;
+  }
+  stop_watch_signals(&watch);
+
+  vmm_vm_stop_info_t info = {.size = sizeof(info)};
+  rc = vmm_vm_wait(vm, -1, &info);
+  uint64_t t_stop = now_ns();
+  /* The terminal back first, so that the report reads normally. */
+  term_close(term);
+  if (rc < 0) {
+    fail_call("waiting for the VM", rc);
+    status = EXIT_ERROR;
+  } else {
+    status = stop_watch_conclude(&watch, &info);
+  }
+  if (o.timings)
+    print_timings(vm, t_main, t_parsed, t_built, t_stop);
+  vmm_vm_destroy(vm);
+  return status;
+}
