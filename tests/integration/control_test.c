@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,6 +19,7 @@
 #include <unistd.h>
 
 #include <cjson/cJSON.h>
+#include <uv.h>
 
 #include "check.h"
 #include "ctl_client.h"
@@ -538,6 +540,59 @@ out:
   ctl_teardown(&c);
 }
 
+/* The socket on the embedder's own libuv loop (vmm_vm_use_loop()): served
+ * only while this thread runs the loop; destroying the VM leaves nothing
+ * open on it. */
+struct loop_client {
+  const char *path;
+  atomic_int done;
+  int ok;
+};
+
+static void *loop_client_main(void *arg) {
+  struct loop_client *lc = arg;
+  static const char *const reqs[] = {
+      "{\"id\":1,\"cmd\":\"stats\"}", "{\"id\":2,\"cmd\":\"pause\"}",
+      "{\"id\":3,\"cmd\":\"resume\"}", "{\"id\":4,\"cmd\":\"describe\"}"};
+  for (size_t i = 0; i < 4; i++) {
+    cJSON *r = ctl_request(lc->path, reqs[i]);
+    lc->ok += resp_ok(r);
+    cJSON_Delete(r);
+  }
+  atomic_store(&lc->done, 1);
+  return NULL;
+}
+
+static void test_embedder_loop(void) {
+  struct ctl c;
+  memset(&c, 0, sizeof(c));
+  uv_loop_t loop;
+  if (!EXPECT_EQ(uv_loop_init(&loop), 0))
+    return;
+  if (CREATE(&c.t, "control") && EXPECT_OK(vmm_vm_use_loop(c.t.vm, &loop)) &&
+      ctl_make_dir(c.dir, sizeof(c.dir), c.path, sizeof(c.path)) &&
+      EXPECT_OK(vmm_vm_control_listen(c.t.vm, c.path)) &&
+      EXPECT_OK(vmm_vm_start(c.t.vm))) {
+    struct loop_client lc = {.path = c.path};
+    pthread_t tid;
+    pthread_create(&tid, NULL, loop_client_main, &lc);
+    time_t deadline = time(NULL) + 30;
+    while (!atomic_load(&lc.done) && time(NULL) < deadline) {
+      uv_run(&loop, UV_RUN_NOWAIT);
+      usleep(200);
+    }
+    EXPECT_TRUE(atomic_load(&lc.done));
+    pthread_join(tid, NULL);
+    EXPECT_EQ(lc.ok, 4);
+    EXPECT_GUEST_RUNS(&c);
+  }
+  ctl_teardown(&c);
+  /* The close callbacks of the socket's handles run on the next turns;
+   * then the loop has nothing left. */
+  uv_run(&loop, UV_RUN_DEFAULT);
+  EXPECT_EQ(uv_loop_close(&loop), 0);
+}
+
 /* ---- examples/vmm-ctl ---------------------------------------------- */
 
 /* Runs vmm-ctl with `args`; its exit status, stdout and stderr. */
@@ -652,6 +707,7 @@ static const struct test_def tests[] = {
     {"concurrent", test_concurrent},
     {"slow_client", test_slow_client},
     {"destroy_with_client", test_destroy_with_client},
+    {"embedder_loop", test_embedder_loop},
     {"vmm_ctl", test_vmm_ctl},
 };
 
