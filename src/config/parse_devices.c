@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 
 #include "config/parse_internal.h"
@@ -255,6 +256,11 @@ static int parse_device(struct vmm__pctx *c, const cJSON *obj,
     if (serial)
       strcpy(d->serial, serial);
     free(serial);
+    struct stat st;
+    if (stat(d->path, &st) == 0 && S_ISREG(st.st_mode) && st.st_size % 512)
+      return vmm__p_key_error(c, "path", VMM_EINVAL, "the image has %lld "
+                              "bytes, not a multiple of 512",
+                              (long long)st.st_size);
     return 0;
   }
   case VMM__DEV_VIRTIO_NET: {
@@ -281,6 +287,11 @@ static int parse_device(struct vmm__pctx *c, const cJSON *obj,
         return vmm__p_key_error(c, "path", VMM_ERANGE, "longer than the %zu "
                                 "bytes of a unix socket address",
                                 SUN_PATH_MAX);
+      struct stat st;
+      if (stat(d->path, &st) < 0)
+        return vmm__p_key_error(c, "path", VMM_ENOENT, "no such socket");
+      if (!S_ISSOCK(st.st_mode))
+        return vmm__p_key_error(c, "path", VMM_EINVAL, "not a unix socket");
     }
     return parse_mac(c, obj, d);
   }

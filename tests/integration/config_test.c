@@ -361,12 +361,21 @@ static void test_control_socket(void) {
 
 static void test_create_failure_leaves_nothing(void) {
   make_tmpdir();
-  /* Parses (the path exists), but is no socket to connect to. */
+  /* Parses (a unix socket is there), but a stream socket, which
+   * virtio-net cannot connect to (it needs SEQPACKET or DGRAM). */
   char path[512];
-  snprintf(path, sizeof(path), "%s/not-a-socket", tmpdir);
-  int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd >= 0)
-    close(fd);
+  snprintf(path, sizeof(path), "%s/stream.sock", tmpdir);
+  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  struct sockaddr_un sa = {.sun_family = AF_UNIX};
+  if (strlen(path) < sizeof(sa.sun_path))
+    memcpy(sa.sun_path, path, strlen(path) + 1);
+  if (!EXPECT_TRUE(fd >= 0 &&
+                   bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0 &&
+                   listen(fd, 1) == 0)) {
+    if (fd >= 0)
+      close(fd);
+    return;
+  }
   char sock[512];
   snprintf(sock, sizeof(sock), "%s/console.sock", tmpdir);
   char *json = fmt("{\"memory\": \"16M\", \"devices\": ["
@@ -390,6 +399,7 @@ static void test_create_failure_leaves_nothing(void) {
   }
   vmm_config_free(cfg);
   free(json);
+  close(fd);
   unlink(path);
 }
 

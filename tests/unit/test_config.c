@@ -34,6 +34,7 @@ static int suite_init(void) {
     return -1;
   write_file("img", 4096);
   write_file("disk.img", 1 << 20);
+  write_file("odd.img", 1000);
   char p[512];
   snprintf(p, sizeof(p), "%s/dir", tmpdir);
   mkdir(p, 0755);
@@ -462,6 +463,15 @@ static const struct bad bad_cases[] = {
     {"{\"memory\": \"1M\", \"devices\": [{\"type\": \"virtio-net\", "
      "\"backend\": \"socket\", \"name\": \"x\"}]}", VMM_EINVAL,
      "devices[0].name: a socket back-end takes \"path\""},
+    {"{\"memory\": \"1M\", \"devices\": [{\"type\": \"virtio-net\", "
+     "\"backend\": \"socket\", \"path\": \"@D/absent.sock\"}]}", VMM_ENOENT,
+     "devices[0].path: no such socket"},
+    {"{\"memory\": \"1M\", \"devices\": [{\"type\": \"virtio-net\", "
+     "\"backend\": \"socket\", \"path\": \"@D/img\"}]}", VMM_EINVAL,
+     "devices[0].path: not a unix socket"},
+    {"{\"memory\": \"1M\", \"devices\": [{\"type\": \"virtio-blk\", "
+     "\"path\": \"@D/odd.img\"}]}", VMM_EINVAL,
+     "devices[0].path: the image has 1000 bytes, not a multiple of 512"},
     {"{\"memory\": \"1M\", \"devices\": [{\"type\": \"fw-cfg\", \"cmdline\": "
      "[]}]}", VMM_EINVAL, "devices[0].cmdline: expected a string, got an "
      "array"},
