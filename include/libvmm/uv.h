@@ -16,7 +16,9 @@ struct uv_loop_s;
  * Makes the VM use `loop` (a uv_loop_t * that the program runs) instead of
  * a loop thread of its own. Call it on the loop's thread, before creating
  * devices; the loop must keep running until vmm_vm_destroy() has returned,
- * and vmm_vm_destroy() is then called on the loop's thread.
+ * and vmm_vm_destroy() is then called on the loop's thread. VMM_ESTATE
+ * once the VM has a loop (a device created one) or was started. Many VMs
+ * may share one loop (examples/fleet, docs/fleet.md).
  */
 VMM_EXPORT int vmm_vm_use_loop(vmm_vm_t *vm, struct uv_loop_s *loop);
 

@@ -49,7 +49,8 @@ VMM_EXPORT int vmm_vm_destroy(vmm_vm_t *vm);
  * Running a VM on libvmm's threads. Instead of calling vmm_vcpu_run() on
  * threads of its own, a program may call vmm_vm_start(): one thread per
  * vCPU created so far, and a loop thread driving the VM's devices (unless
- * the program handed in its own libuv loop, see <libvmm/uv.h>).
+ * the program handed in its own libuv loop, see <libvmm/uv.h>; a VM whose
+ * devices need no loop, e.g. one with only port handlers, gets none).
  *
  *   CREATED --start--> RUNNING --pause--> PAUSED --resume--> RUNNING
  *   RUNNING / PAUSED --stop, or the guest stops itself--> STOPPED
