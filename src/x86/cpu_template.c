@@ -35,6 +35,7 @@ struct feature {
 #define LDA(n, b, dep) {n, 0xd, 1, EAX, b, dep, false, NO_LEAF}
 #define E1C(n, b, dep, base) {n, 0x80000001u, 0, ECX, b, dep, base, NO_LEAF}
 #define E1D(n, b, dep, base) {n, 0x80000001u, 0, EDX, b, dep, base, NO_LEAF}
+#define KVMA(n, b, dep, base) {n, 0x40000001u, 0, EAX, b, dep, base, NO_LEAF}
 
 static const struct feature features[] = {
     /* Leaf 1 EDX (AMD repeats most of them in 0x80000001 EDX). */
@@ -116,6 +117,30 @@ static const struct feature features[] = {
     E1D("pdpe1gb", 26, NULL, false), E1D("rdtscp", 27, NULL, false),
     E1D("lm", 29, NULL, true), E1D("3dnowext", 30, "mmx", false),
     E1D("3dnow", 31, "mmx", false),
+    /*
+     * KVM's paravirtual features (leaf 0x40000001 EAX; QEMU's names).
+     * "baseline" leaves out every one the guest uses through a KVM
+     * hypercall (VMCALL/VMMCALL): on this machine's KVM a hypercall from
+     * ring 0 never completes (docs/platforms.md), and a Linux guest that
+     * sees pv-unhalt, pv-ipi or pv-sched-yield then stalls as soon as its
+     * second CPU comes up. Asynchronous page faults stay out too: they
+     * need the guest's cooperation for little gain in a small VM.
+     */
+    KVMA("kvmclock", 0, NULL, true), KVMA("kvm-nopiodelay", 1, NULL, true),
+    KVMA("kvm-mmu", 2, NULL, false), KVMA("kvmclock2", 3, NULL, true),
+    KVMA("kvm-asyncpf", 4, NULL, false),
+    KVMA("kvm-steal-time", 5, NULL, true), KVMA("kvm-pv-eoi", 6, NULL, true),
+    KVMA("kvm-pv-unhalt", 7, NULL, false),
+    KVMA("kvm-pv-tlb-flush", 9, "kvm-steal-time", true),
+    KVMA("kvm-asyncpf-vmexit", 10, "kvm-asyncpf", false),
+    KVMA("kvm-pv-ipi", 11, NULL, false),
+    KVMA("kvm-poll-control", 12, NULL, false),
+    KVMA("kvm-pv-sched-yield", 13, NULL, false),
+    KVMA("kvm-asyncpf-int", 14, "kvm-asyncpf", false),
+    KVMA("kvm-msi-ext-dest-id", 15, NULL, true),
+    KVMA("kvm-hc-map-gpa-range", 16, NULL, false),
+    KVMA("kvm-migration-control", 17, NULL, false),
+    KVMA("kvmclock-stable-bit", 24, NULL, true),
 };
 #define N_FEATURES (sizeof(features) / sizeof(features[0]))
 /* A set of features: one bit per table entry. */
@@ -331,7 +356,7 @@ static void apply(struct table *t, const fset_t *s, bool baseline,
   } words[] = {{1, 0, ECX, 1u << 27}, {1, 0, EDX, 0}, {7, 0, EBX, 0},
                {7, 0, ECX, 1u << 4},  {7, 0, EDX, 0}, {7, 1, EAX, 0},
                {0xd, 1, EAX, 0},      {0x80000001u, 0, ECX, 0},
-               {0x80000001u, 0, EDX, 0}};
+               {0x80000001u, 0, EDX, 0}, {0x40000001u, 0, EAX, 0}};
   if (baseline) {
     for (size_t w = 0; w < sizeof(words) / sizeof(words[0]); w++) {
       vmm_cpuid_entry_t *e = find(t, words[w].leaf, words[w].sub);
