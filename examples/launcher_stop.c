@@ -148,6 +148,22 @@ static void print_where(struct stop_watch *w) {
     fprintf(stderr, "%s: at the stop: vCPU %u rip 0x%llx (%s), %s\n",
             launcher_prog, i, (unsigned long long)regs.rip, mode,
             vmm_mp_state_name(st));
+    /* The registers too: with the kernel's symbols (nokaslr) they show
+     * which lock or wait a stuck processor is on. */
+    fprintf(stderr, "%s:   rax %llx rbx %llx rcx %llx rdx %llx rsi %llx "
+            "rdi %llx rbp %llx rsp %llx\n"
+            "%s:   r8 %llx r9 %llx r10 %llx r11 %llx r12 %llx r13 %llx "
+            "r14 %llx r15 %llx rflags %llx\n",
+            launcher_prog, (unsigned long long)regs.rax,
+            (unsigned long long)regs.rbx, (unsigned long long)regs.rcx,
+            (unsigned long long)regs.rdx, (unsigned long long)regs.rsi,
+            (unsigned long long)regs.rdi, (unsigned long long)regs.rbp,
+            (unsigned long long)regs.rsp, launcher_prog,
+            (unsigned long long)regs.r8, (unsigned long long)regs.r9,
+            (unsigned long long)regs.r10, (unsigned long long)regs.r11,
+            (unsigned long long)regs.r12, (unsigned long long)regs.r13,
+            (unsigned long long)regs.r14, (unsigned long long)regs.r15,
+            (unsigned long long)regs.rflags);
   }
 }
 

@@ -19,7 +19,9 @@ extern "C" {
  *               (FPU, CMOV, CMPXCHG8B, FXSR, SSE, SSE2, SYSCALL, NX, LM,
  *               LAHF/SAHF) and the hypervisor bit; no XSAVE, AVX,
  *               CMPXCHG16B, SSE3 and later, POPCNT, PCID, SMAP, x2APIC,
- *               RDRAND, RDTSCP... — what a guest kernel can run where
+ *               RDRAND, RDTSCP...; of KVM's paravirtual features only
+ *               those that need no hypercall (kvmclock, steal time, PV
+ *               EOI, PV TLB flush) — what a guest kernel can run where
  *               guest ring 0 is emulated (see docs/platforms.md);
  *   "-name"     hides a feature and every feature that depends on it
  *               ("-xsave" also hides AVX, AVX-512, XSAVEOPT... and CPUID
@@ -29,9 +31,11 @@ extern "C" {
  *               backend does not support it.
  *
  * e.g. "host,-cx16,-xsave" or "baseline,+x2apic". Feature names are the
- * Linux /proc/cpuinfo ones (vmm_cpu_feature_name()). The hypervisor bit
- * and the hypervisor leaves (0x40000000..., KVM's paravirtual features)
- * are kept. An unknown template or feature: VMM_EINVAL naming it.
+ * Linux /proc/cpuinfo ones (vmm_cpu_feature_name()); KVM's paravirtual
+ * features (CPUID 0x40000001 EAX) have QEMU's names: "kvmclock",
+ * "kvm-pv-unhalt", "kvm-pv-ipi", "kvm-steal-time"... The hypervisor bit
+ * and leaf 0x40000000 are kept. An unknown template or feature:
+ * VMM_EINVAL naming it.
  *
  * Set the template before the vCPU first runs: backends may refuse a
  * CPUID change afterwards. vmm_vm_set_cpu_template() applies `spec` to
