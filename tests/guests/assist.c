@@ -263,9 +263,9 @@ static void probe(unsigned which) {
   case AG_PROBE_sse2_movd_x15: PROBE("", "movd %%ecx, %%xmm15"); break;
   case AG_PROBE_sse2_paddq: PROBE("", "paddq %%xmm1, %%xmm0"); break;
   case AG_PROBE_sse2_pxor: PROBE("", "pxor %%xmm1, %%xmm0"); break;
-  /* KVM hypercalls as Linux makes them (PV IPIs, spinlock kicks): an
-   * unknown number must come back as -KVM_ENOSYS (-1000), KVM_HC_SEND_IPI
-   * (10) to nobody as 0; anything else raises #UD. */
+  /* KVM hypercalls, the instructions Linux's PV IPIs and spinlock kicks
+   * use: an unknown number must come back as -KVM_ENOSYS (-1000); another
+   * answer raises #UD. */
   case AG_PROBE_vmcall:
     PROBE("", "mov $0x7fffffff, %%eax\n\tvmcall\n\tcmp $-1000, %%rax\n\t"
               "je 3f\n\tud2\n3:");
@@ -273,11 +273,6 @@ static void probe(unsigned which) {
   case AG_PROBE_vmmcall:
     PROBE("", "mov $0x7fffffff, %%eax\n\tvmmcall\n\tcmp $-1000, %%rax\n\t"
               "je 3f\n\tud2\n3:");
-    break;
-  case AG_PROBE_vmcall_send_ipi:
-    PROBE("xor %%ebx, %%ebx\n\txor %%ecx, %%ecx\n\tmov $0x400, %%esi",
-          "mov $10, %%eax\n\tvmmcall\n\ttest %%rax, %%rax\n\t"
-          "je 3f\n\tud2\n3:");
     break;
   case AG_PROBE_sse_movups: PROBE("", "movups (%%rdi), %%xmm0"); break;
   case AG_PROBE_sse2_movdqu_x14: PROBE("", "movdqu 0x20(%%rdi), %%xmm14"); break;

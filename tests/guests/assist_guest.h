@@ -61,7 +61,7 @@
   X(stmxcsr) X(emms) X(stac_clac) X(lahf) X(mov_cr3) X(mov_to_cr4) X(lgdt) X(ltr) \
   X(in_out) X(xchg_mem) X(bt_mem) X(cmpxchg) \
   X(sse2_movd) X(sse2_movd_x15) X(sse2_paddq) X(sse2_pxor) X(sse_movups) X(sse2_movdqu_x14) \
-  X(ldmxcsr_reserved) X(vmcall) X(vmmcall) X(vmcall_send_ipi)
+  X(ldmxcsr_reserved) X(vmcall) X(vmmcall)
 
 #define AG_PROBE_ENUM(name) AG_PROBE_##name,
 enum { AG_PROBES(AG_PROBE_ENUM) AG_PROBE_COUNT };

@@ -160,8 +160,7 @@ static void test_ring0_probe(void) {
       continue;
     describe(&r, line, sizeof(line));
     note("probe %-14s %s", probe_names[i], line);
-    bool hypercall = i == AG_PROBE_vmcall || i == AG_PROBE_vmmcall ||
-                     i == AG_PROBE_vmcall_send_ipi;
+    bool hypercall = i == AG_PROBE_vmcall || i == AG_PROBE_vmmcall;
     if (r.hung) {
       /* Allowed for KVM hypercalls only (docs/platforms.md): the baseline
        * template hides the paravirtual features that use them. */
