@@ -11,6 +11,9 @@
 
 const char *launcher_prog = "vmm-run";
 
+/* Static: the signal thread may outlive main's frame. */
+static struct stop_watch watch;
+
 /* Ctrl-A x, on the terminal thread. */
 static void on_quit(void *opaque) {
   struct stop_watch *w = opaque;
@@ -57,6 +60,16 @@ static int listen_control(vmm_vm_t *vm, const vmm_config_t *cfg) {
   return rc == VMM_EBUSY ? 0 : rc;
 }
 
+/* Raw mode just before the guest's first output can come. */
+static int start(vmm_vm_t *vm, struct term *term) {
+  if (term && term_start(term, on_quit, &watch) < 0)
+    return VMM_EIO; /* term_start() said why */
+  int rc = vmm_vm_start(vm);
+  if (rc < 0)
+    fail_call("starting the VM", rc);
+  return rc;
+}
+
 static int describe(vmm_vm_t *vm) {
   char *json = NULL;
   int rc = vmm_vm_describe_json(vm, &json);
@@ -70,8 +83,6 @@ static int describe(vmm_vm_t *vm) {
 }
 
 int main(int argc, char **argv) {
-  /* Static: the signal thread may outlive main's frame. */
-  static struct stop_watch watch;
   uint64_t t_main = now_ns();
   stop_watch_init(&watch);
   struct run_options o;
@@ -130,10 +141,11 @@ int main(int argc, char **argv) {
   }
 
   watch.vm = vm;
-  if ((rc = stop_watch_exits(&watch)) < 0 ||
-      (term && (rc = term_start(term, on_quit, &watch)) < 0) ||
-      (rc = vmm_vm_start(vm)) < 0) {
-    fail_call("starting the VM", rc);
+  if ((rc = stop_watch_exits(&watch)) < 0)
+    fail_call("setting the exit hook", rc);
+  else
+    rc = start(vm, term);
+  if (rc < 0) {
     term_close(term);
     vmm_vm_destroy(vm);
     return EXIT_SETUP;
