@@ -158,6 +158,17 @@ static void test_listen_after_start(void) {
   r = EXPECT_CALL_OK(&k, "{\"id\":2,\"cmd\":\"resume\"}");
   cJSON_Delete(r);
   EXPECT_GUEST_RUNS(&c);
+  /* A paused VM stops too. */
+  r = EXPECT_CALL_OK(&k, "{\"id\":3,\"cmd\":\"pause\"}");
+  cJSON_Delete(r);
+  r = EXPECT_CALL_OK(&k, "{\"id\":4,\"cmd\":\"stop\",\"status\":-2}");
+  cJSON_Delete(r);
+  vmm_vm_stop_info_t info = {.size = sizeof(info)};
+  if (EXPECT_OK(vmm_vm_wait(c.t.vm, 5000, &info)))
+    EXPECT_EQ((int64_t)info.status, -2);
+  r = conn_call(&k, "{\"id\":5,\"cmd\":\"resume\"}");
+  EXPECT_TRUE(r && !resp_ok(r));
+  cJSON_Delete(r);
 out:
   conn_close(&k);
   ctl_teardown(&c);
