@@ -265,6 +265,12 @@ int stop_watch_conclude(struct stop_watch *w, const vmm_vm_stop_info_t *info) {
     fprintf(stderr, "%s: the VM stopped on an error: %s (%s)\n", p,
             info->message, vmm_err_name(info->error));
     return EXIT_ERROR;
+  case VMM_STOP_HALT:
+    /* A guest built to end with HLT on a VM without an interrupt
+     * controller: nothing can wake it, so libvmm stops the VM. */
+    fprintf(stderr, "%s: the guest halted: %s; exiting with %d\n", p,
+            info->message, EXIT_ERROR);
+    return EXIT_ERROR;
   default:
     fprintf(stderr, "%s: the VM stopped (reason %u): %s\n", p, info->reason,
             info->message);

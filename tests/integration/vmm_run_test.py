@@ -341,6 +341,20 @@ def guest_statuses():
 
 
 @test("kvm")
+def halted_guest():
+    """A 64-bit ELF guest that ends with HLT on a VM without an interrupt
+    controller: status 12 and a line that says it halted."""
+    with Scratch() as s:
+        cfg = s.write("vm.json", {
+            "irqchip": False, "memory": "4M",
+            "payload": {"type": "elf", "path": guest("hello"),
+                        "mode": "long"}})
+        r = vmm_run(cfg)
+        expect_status(r, EXIT_ERROR)
+        check("the guest halted" in one_line(r), "says so", r)
+
+
+@test("kvm")
 def timings():
     with Scratch() as s:
         cfg = s.write("vm.json", launch_cfg("boottime exit=1"))
