@@ -373,6 +373,8 @@ int main(int argc, char **argv) {
   if (rc < 0) {
     int code = (rc == VMM_ENODEV || rc == VMM_EACCES) && created == 0
                    ? EXIT_SKIP : 1;
+    if (code == EXIT_SKIP)
+      fprintf(stderr, PROG ": SKIP: no usable /dev/kvm\n");
     for (unsigned i = 0; i <= created && i < o.vms; i++)
       vmm_vm_destroy(fl.vms[i].vm);
     if (o.shared_loop) {
