@@ -52,8 +52,9 @@ VMM_EXPORT int vmm_vm_create_from_config(const vmm_config_t *cfg,
  * reads, so that parse → create → describe → parse round-trips: backend,
  * flags, memory regions, vCPUs and CPU template, devices with their
  * back-ends, and — for a VM made by vmm_vm_create_from_config() — the
- * payload and control socket it was made with (a VM built call by call
- * has no "payload": libvmm does not keep the images it loaded). `*out` is
+ * payload and control socket it was made with. A VM built call by call
+ * has a "payload" only when it booted a kernel from files with
+ * vmm_boot() (libvmm does not keep the images it loaded). `*out` is
  * a NUL-terminated string allocated with malloc(); release it with free().
  */
 VMM_EXPORT int vmm_vm_describe_json(vmm_vm_t *vm, char **out);

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include "boot_internal.h"
+#include "config/config_internal.h"
 #include "error.h"
 #include "loader.h"
 #include "multiboot.h"
@@ -322,6 +323,12 @@ int vmm_boot(vmm_vm_t *vm, const vmm_boot_config_t *config,
     goto out;
   out.format = format;
   out.cpus = ncpus;
+  /* For vmm_vm_describe_json(): what was booted, when it came from files
+   * (an image in memory cannot be described). */
+  if (!config->kernel && (config->initrd_path || !config->initrd))
+    rc = vmm__config_note_boot(vm, config);
+  if (rc)
+    goto out;
   if (info) {
     size_t size = info->size;
     *info = out;

@@ -158,5 +158,9 @@ struct vmm__config_state {
   vmm_config_t *cfg;
 };
 void vmm__config_state_free(struct vmm__config_state *st);
+/* vmm_boot() succeeded with a kernel (and initrd) from files: remembered
+ * as the VM's payload for describe, unless the VM has one from its
+ * description already. 0 or VMM_ENOMEM. */
+int vmm__config_note_boot(vmm_vm_t *vm, const vmm_boot_config_t *boot);
 
 #endif

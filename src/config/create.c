@@ -226,6 +226,38 @@ int vmm_vm_create_from_config(const vmm_config_t *cfg, vmm_vm_t **out) {
   return 0;
 }
 
+int vmm__config_note_boot(vmm_vm_t *vm, const vmm_boot_config_t *boot) {
+  struct vmm__cfg_payload p = {.kind = VMM__PAYLOAD_KERNEL};
+  p.format = boot->format;
+  p.acpi = !(boot->flags & VMM_BOOT_F_NO_ACPI);
+  p.mptable = !(boot->flags & VMM_BOOT_F_NO_MPTABLE);
+  p.virtio_mmio_cmdline = (boot->flags & VMM_BOOT_F_VIRTIO_MMIO_CMDLINE) != 0;
+  p.path = strdup(boot->kernel_path);
+  p.initrd = boot->initrd_path ? strdup(boot->initrd_path) : NULL;
+  p.cmdline = strdup(boot->cmdline ? boot->cmdline : "");
+  vmm_config_t *cfg = vmm__config_new();
+  struct vmm__config_state *st = calloc(1, sizeof(*st));
+  if (!p.path || !p.cmdline || (boot->initrd_path && !p.initrd) || !cfg ||
+      !st) {
+    free(p.path);
+    free(p.initrd);
+    free(p.cmdline);
+    vmm_config_free(cfg);
+    free(st);
+    return vmm__error(VMM_ENOMEM, "out of memory");
+  }
+  cfg->payload = p;
+  st->cfg = cfg;
+  pthread_rwlock_wrlock(&vm->lock);
+  bool keep = vm->config_state == NULL;
+  if (keep)
+    vm->config_state = st;
+  pthread_rwlock_unlock(&vm->lock);
+  if (!keep)
+    vmm__config_state_free(st);
+  return 0;
+}
+
 /* ---- device ids -------------------------------------------------------- */
 
 static bool valid_id(const char *s) {

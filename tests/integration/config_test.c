@@ -290,6 +290,49 @@ out:
   unlink(img);
 }
 
+/* A VM that booted a kernel from a file with vmm_boot() is described with
+ * that payload, and the description builds a VM that boots the same. */
+static void test_describe_hand_built_boot(void) {
+  const char *guest = test_guest_path("launch-mb");
+  if (!guest) {
+    note("no --guest launch-mb given");
+    return;
+  }
+  vmm_vm_config_t vc = VMM_VM_CONFIG_INIT;
+  vc.backend = test_backend;
+  vc.flags = VMM_VM_F_IRQCHIP;
+  vmm_vm_t *vm = NULL, *again = NULL;
+  vmm_vcpu_t *vcpu;
+  vmm_boot_config_t boot = VMM_BOOT_CONFIG_INIT;
+  boot.kernel_path = guest;
+  boot.cmdline = "exit=6";
+  boot.flags = VMM_BOOT_F_NO_MPTABLE;
+  char *desc = NULL;
+  if (!EXPECT_OK(vmm_vm_create(&vc, &vm)) ||
+      !EXPECT_OK(vmm_mem_map(vm, 0, 16u << 20, NULL, 0, NULL)) ||
+      !EXPECT_OK(vmm_vcpu_create(vm, 0, &vcpu)) ||
+      !EXPECT_OK(vmm_debug_exit_create(vm, 0, NULL)) ||
+      !EXPECT_OK(vmm_boot(vm, &boot, NULL)) ||
+      !EXPECT_OK(vmm_vm_describe_json(vm, &desc)))
+    goto out;
+  static const char *const want[] = {
+      "\"type\":\t\"kernel\"", "\"format\":\t\"auto\"",
+      "\"cmdline\":\t\"exit=6\"", "\"mptable\":\tfalse", "launch-mb.elf"};
+  for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++)
+    EXPECT_TRUEF(strstr(desc, want[i]) != NULL, "%s not in %s", want[i],
+                 desc);
+  again = create_from_text(desc);
+  vmm_vm_stop_info_t info;
+  if (again && run_to_stop(again, &info)) {
+    EXPECT_EQ(info.reason, VMM_STOP_GUEST_EXIT);
+    EXPECT_EQ(info.status, 13);
+  }
+out:
+  free(desc);
+  EXPECT_OK(vmm_vm_destroy(again));
+  EXPECT_OK(vmm_vm_destroy(vm));
+}
+
 /* ---- the control socket ----------------------------------------------- */
 
 /* One request line on the control socket; the response line (static). */
@@ -435,6 +478,7 @@ static const struct test_def tests[] = {
     {"elf_long_mode", test_elf_long_mode},
     {"flat_real_mode", test_flat_real_mode},
     {"describe_hand_built", test_describe_hand_built},
+    {"describe_hand_built_boot", test_describe_hand_built_boot},
     {"control_socket", test_control_socket},
     {"create_failure_leaves_nothing", test_create_failure_leaves_nothing},
     {"bad_payload", test_bad_payload},
