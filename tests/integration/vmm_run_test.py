@@ -103,10 +103,16 @@ def one_line(r):
 
 
 class Scratch:
-    """A directory for generated descriptions and console files."""
+    """A directory for generated descriptions and console files; with
+    `sockets`, on a file system where unix sockets can be bound (not /tmp
+    over 9p in the nested machine: /dev/shm when there is one)."""
+
+    def __init__(self, sockets=False):
+        self.base = "/dev/shm" if sockets and os.path.isdir("/dev/shm") \
+            else None
 
     def __enter__(self):
-        self.dir = tempfile.mkdtemp(prefix="vmm-run-test.")
+        self.dir = tempfile.mkdtemp(prefix="vmm-run-test.", dir=self.base)
         return self
 
     def __exit__(self, *exc):
@@ -446,7 +452,7 @@ def control_socket():
     """--control PATH (relative to the current directory, the description
     elsewhere): describe through it, stop with a status that becomes
     vmm-run's; the socket file is gone afterwards."""
-    with Scratch() as s:
+    with Scratch(sockets=True) as s:
         os.mkdir(s.path("cfg"))
         uart = s.path("uart.log")
         cfg = s.write("cfg/vm.json", launch_cfg("hang",
