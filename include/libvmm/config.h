@@ -56,6 +56,8 @@ VMM_EXPORT int vmm_vm_create_from_config(const vmm_config_t *cfg,
  * has a "payload" only when it booted a kernel from files with
  * vmm_boot() (libvmm does not keep the images it loaded). `*out` is
  * a NUL-terminated string allocated with malloc(); release it with free().
+ * Any thread, also while the VM runs (the control socket's "describe"
+ * uses it).
  */
 VMM_EXPORT int vmm_vm_describe_json(vmm_vm_t *vm, char **out);
 
