@@ -14,7 +14,10 @@
  * before the guest is entered, the signal the time inside it. The handler
  * does nothing: its only job is to make the blocking run call return
  * EINTR. SA_RESTART keeps it from disturbing other system calls the
- * embedder's thread might be in.
+ * embedder's thread might be in. SA_ONSTACK runs it on the thread's
+ * alternate signal stack where there is one: runtimes with small stacks
+ * (Go's goroutines, when the Go binding's vCPU thread is in Go code as
+ * the signal lands) require it of every handler installed beside them.
  */
 static pthread_once_t kick_once = PTHREAD_ONCE_INIT;
 static int kick_install_rc;
@@ -25,7 +28,7 @@ static void kick_install(void) {
   struct sigaction sa;
   memset(&sa, 0, sizeof(sa));
   sa.sa_handler = kick_handler;
-  sa.sa_flags = SA_RESTART;
+  sa.sa_flags = SA_RESTART | SA_ONSTACK;
   sigemptyset(&sa.sa_mask);
   kick_install_rc = sigaction(vmm_kick_signal(), &sa, NULL) ? VMM_EIO : 0;
 }
