@@ -18,6 +18,7 @@ packages=(
   qemu-system-x86 busybox-static cpio e2fsprogs xz-utils kmod
   acpica-tools                   # iasl: the ACPI table test disassembles what libvmm writes
   clang                          # the libFuzzer target tests/fuzz/config_fuzz (optional)
+  golang-go                      # the Go binding (bindings/go) and its tests
 )
 
 # --list: print the package names (CI installs them itself).

@@ -1,0 +1,3 @@
+module libvmm/vmm
+
+go 1.19
