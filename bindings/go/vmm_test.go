@@ -41,6 +41,10 @@ const (
 	pioRep        = 0x510
 	pioExit       = 0x600
 	pioError      = 0x520
+	mmioHandled   = 0xd0000000
+	mmioHandledN  = 0x1000
+	mmioExit      = 0xd0100000
+	mmioStraddle  = 0xd0200000
 	hcAdd         = 1
 	hcEchoExit    = 2
 	hcUnanswered  = 3
@@ -616,5 +620,135 @@ func TestConfig(t *testing.T) {
 	}
 	if info.Reason != vmm.StopHalt || out.String() != "Hello from the guest\n" {
 		t.Fatalf("stopped %+v, printed %q", info, out.String())
+	}
+}
+
+func TestMMIO(t *testing.T) {
+	tv := newTestVM(t, "mmio")
+	var log []ioRec
+	logIO := func(v *vmm.VCPU, addr uint64, data []byte, write bool) error {
+		var b [8]byte
+		r := ioRec{addr: addr, size: len(data), write: write}
+		if write {
+			copy(b[:], data)
+			r.value = binary.LittleEndian.Uint64(b[:])
+		} else {
+			binary.LittleEndian.PutUint64(b[:], ioReadValue(addr, uint32(len(data))))
+			copy(data, b[:])
+		}
+		log = append(log, r)
+		return nil
+	}
+	if err := tv.vm.HandleMMIO(mmioHandled, mmioHandledN, logIO); err != nil {
+		t.Fatal(err)
+	}
+	if err := tv.vm.HandleMMIO(mmioStraddle, 4, logIO); err != nil {
+		t.Fatal(err)
+	}
+	expectMMIO := func(gpa uint64, size uint32, write bool, value uint64) {
+		t.Helper()
+		e, err := tv.run()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if e.Reason != vmm.ExitMMIO || e.MMIO.GPA != gpa || e.MMIO.Size != size || e.MMIO.Write != write {
+			t.Fatalf("exit %v %+v, want MMIO %#x size %d write %v", e.Reason, e.MMIO, gpa, size, write)
+		}
+		var b [8]byte
+		if write {
+			copy(b[:], e.MMIO.Data)
+			if v := binary.LittleEndian.Uint64(b[:]); v != value {
+				t.Fatalf("MMIO %#x: guest wrote %#x, want %#x", gpa, v, value)
+			}
+		} else {
+			binary.LittleEndian.PutUint64(b[:], ioReadValue(gpa, size))
+			copy(e.MMIO.Data, b[:])
+		}
+	}
+	h := uint64(mmioHandled)
+	for _, ring := range []uint64{0, 3} {
+		log = nil
+		expectMMIO(mmioExit+4, 4, true, 0xdeadbeef)
+		expectMMIO(mmioExit+8, 8, false, 0)
+		expectMMIO(mmioExit+2, 2, false, 0)
+		if u := tv.runUcall(ucallSync); u.args[0] != ring {
+			t.Fatalf("SYNC %d, want %d", u.args[0], ring)
+		}
+		want := []ioRec{{h + 0x10, 1, true, 0x11}, {h + 0x20, 2, true, 0x2222},
+			{h + 0x40, 4, true, 0x44444444}, {h + 0x80, 8, true, 0x8888888888888888 + ring},
+			{h + 0x11, 1, false, 0}, {h + 0x22, 2, false, 0}, {h + 0x44, 4, false, 0},
+			{h + 0x88, 8, false, 0}, {mmioStraddle, 8, true, 0x0102030405060708},
+			{mmioStraddle, 8, false, 0}}
+		if fmt.Sprint(log) != fmt.Sprint(want) {
+			t.Fatalf("ring %d: handler saw\n%v\nwant\n%v", ring, log, want)
+		}
+	}
+	tv.runUcall(ucallDone)
+	if err := tv.vm.UnhandleMMIO(mmioStraddle); err != nil {
+		t.Fatal(err)
+	}
+	if err := tv.vm.UnhandleMMIO(mmioStraddle); err == nil {
+		t.Fatal("second UnhandleMMIO succeeded")
+	}
+}
+
+// OnExit sees a started VM's unconsumed exits on libvmm's thread: here
+// the print port (no handler) and the final HLT, left to the default.
+func TestOnExit(t *testing.T) {
+	tv := newTestVM(t, "hello")
+	var out strings.Builder
+	var hlt atomic.Bool
+	err := tv.vm.OnExit(func(v *vmm.VCPU, e *vmm.Exit) (bool, error) {
+		switch {
+		case e.Reason == vmm.ExitIO && e.IO.Port == printPort && e.IO.Write:
+			out.Write(e.IO.Data)
+			return true, nil
+		case e.Reason == vmm.ExitHLT:
+			hlt.Store(true)
+		}
+		return false, nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := tv.vm.Start(); err != nil {
+		t.Fatal(err)
+	}
+	info, err := tv.vm.WaitTimeout(30 * time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.Reason != vmm.StopHalt || !hlt.Load() || out.String() != "Hello from the guest\n" {
+		t.Fatalf("stopped %+v, HLT seen %v, printed %q", info, hlt.Load(), out.String())
+	}
+}
+
+// A context cancelled inside a handler: the kick lands while the vCPU
+// thread runs Go code (the handler), the run ends with ExitKicked before
+// the guest's next instruction, and the next Run carries on from there.
+func TestCancelInHandler(t *testing.T) {
+	tv := newTestVM(t, "hello")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var out strings.Builder
+	if err := tv.vm.HandlePIO(printPort, 1, func(_ *vmm.VCPU, _ uint64, data []byte, _ bool) error {
+		out.Write(data)
+		if out.Len() == 1 {
+			cancel()
+			time.Sleep(200 * time.Millisecond) // the kick signal arrives here
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	e, err := tv.cpu.Run(ctx)
+	if !errors.Is(err, context.Canceled) || e == nil || e.Reason != vmm.ExitKicked || out.String() != "H" {
+		t.Fatalf("Run: %v %v after %q", e, err, out.String())
+	}
+	if e, err = tv.run(); err != nil || e.Reason != vmm.ExitHLT {
+		t.Fatalf("Run after the kick: %v %v", e, err)
+	}
+	if out.String() != "Hello from the guest\n" {
+		t.Fatalf("printed %q", out.String())
 	}
 }
