@@ -19,6 +19,10 @@ packages=(
   acpica-tools                   # iasl: the ACPI table test disassembles what libvmm writes
   clang                          # the libFuzzer target tests/fuzz/config_fuzz (optional)
   golang-go                      # the Go binding (bindings/go) and its tests
+  # bindings/python (scripts/test-bindings.sh): cffi API mode, pytest, an
+  # offline pip install into a venv that sees the system packages
+  python3-cffi python3-pytest python3-dev python3-venv python3-pip
+  python3-setuptools python3-wheel
 )
 
 # --list: print the package names (CI installs them itself).
