@@ -20,6 +20,7 @@ vmm_config_t *vmm__config_new(void) {
     return NULL;
   cfg->irqchip = true;
   cfg->vcpus = 1;
+  cfg->assist = VMM_ASSIST_DEFAULT;
   return cfg;
 }
 

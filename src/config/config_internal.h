@@ -120,11 +120,16 @@ struct vmm_config {
   char *cpu_template;                     /* NULL: none ("host") */
   char *features[VMM__CFG_MAX_FEATURES]; /* "+x2apic", "-xsave" */
   size_t n_features;
+  uint32_t assist; /* VMM_ASSIST_* of every vCPU */
   struct vmm__cfg_payload payload;
   struct vmm__cfg_device devices[VMM__CFG_MAX_DEVICES];
   size_t n_devices;
   char *control_path;
 };
+
+/* The emulation-failure assist's flags by name ("int3", "ud", "soft_int",
+ * "hidden_ud", "emulate"): bit i of VMM_ASSIST_* is names[i]. */
+extern const char *const vmm__cfg_assist_names[];
 
 /* Config type names of devices ("uart", "virtio-blk"), and the reverse
  * (-1 when unknown). */

@@ -155,6 +155,8 @@ static int build(vmm_vm_t *vm, const vmm_config_t *cfg) {
       return vmm__error_prefix(rc, "vcpus");
     if (i == 0)
       vcpu0 = v;
+    if ((rc = vmm_vcpu_set_assist(v, cfg->assist)) < 0)
+      return vmm__error_prefix(rc, "vcpus.assist");
   }
   bool oom;
   char *spec = vmm__config_cpu_spec(cfg, &oom);

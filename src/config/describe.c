@@ -166,8 +166,17 @@ int vmm__config_from_vm(vmm_vm_t *vm, vmm_config_t **out) {
   }
   cfg->n_regions = vm->mem.count;
   cfg->vcpus = 0;
-  for (uint32_t i = 0; i < vm->max_vcpus; i++)
-    cfg->vcpus += vm->vcpus[i] != NULL;
+  bool first = true;
+  for (uint32_t i = 0; i < vm->max_vcpus; i++) {
+    if (!vm->vcpus[i])
+      continue;
+    cfg->vcpus++;
+    /* The first vCPU's flags stand for all (one setting per VM here). */
+    if (first)
+      cfg->assist = __atomic_load_n(&vm->vcpus[i]->assist_flags,
+                                    __ATOMIC_RELAXED);
+    first = false;
+  }
   describe_cpu(vm->cpu_template, cfg, &ok);
 
   /* The VM's list is newest first; a description lists oldest first. */

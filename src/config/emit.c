@@ -198,6 +198,17 @@ int vmm__config_to_json(const vmm_config_t *cfg, char **out) {
       add(vc, "features",
           cJSON_CreateStringArray((const char *const *)cfg->features,
                                   (int)cfg->n_features), &ok);
+    cJSON *assist = cJSON_CreateArray();
+    add(vc, "assist", assist, &ok);
+    for (int b = 0; ok && vmm__cfg_assist_names[b]; b++) {
+      if (!(cfg->assist & (1u << b)))
+        continue;
+      cJSON *name = cJSON_CreateString(vmm__cfg_assist_names[b]);
+      if (!name || !cJSON_AddItemToArray(assist, name)) {
+        cJSON_Delete(name);
+        ok = false;
+      }
+    }
   }
   if (ok && cfg->payload.kind != VMM__PAYLOAD_NONE)
     add(root, "payload", payload(&cfg->payload, &ok), &ok);

@@ -119,6 +119,41 @@ static int parse_memory(struct vmm__pctx *c, const cJSON *mem,
 
 /* ---- vCPUs and the CPU template -------------------------------------- */
 
+const char *const vmm__cfg_assist_names[] = {"int3", "ud", "soft_int",
+                                            "hidden_ud", "emulate", NULL};
+
+/* "assist": ["int3", "emulate"]: the VMM_ASSIST_* flags by name. */
+static int parse_assist(struct vmm__pctx *c, const cJSON *arr,
+                        uint32_t *out) {
+  if (!cJSON_IsArray(arr))
+    return vmm__p_error(c, VMM_EINVAL, "expected an array of names, got %s",
+                        vmm__p_type_name(arr));
+  uint32_t flags = 0;
+  size_t i = 0;
+  for (const cJSON *it = arr->child; it; it = it->next, i++) {
+    int bit = -1;
+    for (int b = 0; vmm__cfg_assist_names[b]; b++)
+      if (cJSON_IsString(it) &&
+          strcmp(it->valuestring, vmm__cfg_assist_names[b]) == 0)
+        bit = b;
+    if (bit < 0) {
+      size_t old = vmm__p_push_index(c, i);
+      int rc = cJSON_IsString(it)
+                   ? vmm__p_error(c, VMM_EINVAL, "\"%.40s\" is not one of "
+                                  "\"int3\", \"ud\", \"soft_int\", "
+                                  "\"hidden_ud\", \"emulate\"",
+                                  it->valuestring)
+                   : vmm__p_error(c, VMM_EINVAL, "expected a string, got %s",
+                                  vmm__p_type_name(it));
+      vmm__p_pop(c, old);
+      return rc;
+    }
+    flags |= 1u << bit;
+  }
+  *out = flags;
+  return 0;
+}
+
 static int parse_vcpus(struct vmm__pctx *c, const cJSON *v,
                        vmm_config_t *cfg) {
   uint64_t count = 1;
@@ -128,12 +163,21 @@ static int parse_vcpus(struct vmm__pctx *c, const cJSON *v,
     cfg->vcpus = (uint32_t)count;
     return rc;
   }
-  static const char *const keys[] = {"count", "template", "features", NULL};
+  static const char *const keys[] = {"count", "template", "features",
+                                     "assist", NULL};
   if ((rc = vmm__p_check_keys(c, v, keys)) ||
       (rc = vmm__p_u64(c, v, "count", 1, VMM_MAX_VCPUS, 0, &count)) ||
       (rc = vmm__p_string(c, v, "template", 64, 0, &cfg->cpu_template)))
     return rc;
   cfg->vcpus = (uint32_t)count;
+  const cJSON *assist = cJSON_GetObjectItemCaseSensitive(v, "assist");
+  if (assist && !cJSON_IsNull(assist)) {
+    size_t old = vmm__p_push_key(c, "assist");
+    rc = parse_assist(c, assist, &cfg->assist);
+    vmm__p_pop(c, old);
+    if (rc)
+      return rc;
+  }
   if (cfg->cpu_template && strchr(cfg->cpu_template, ','))
     return vmm__p_key_error(c, "template", VMM_EINVAL, "a template name "
                             "only; feature edits go in \"features\"");

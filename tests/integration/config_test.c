@@ -247,6 +247,8 @@ static void test_describe_hand_built(void) {
                              VMM_MEM_READONLY, NULL)) ||
       !EXPECT_OK(vmm_vcpu_create(vm, 0, &v0)) ||
       !EXPECT_OK(vmm_vcpu_create(vm, 1, &v1)) ||
+      !EXPECT_OK(vmm_vcpu_set_assist(v0, VMM_ASSIST_ALL)) ||
+      !EXPECT_OK(vmm_vcpu_set_assist(v1, VMM_ASSIST_ALL)) ||
       !EXPECT_OK(vmm_vm_set_cpu_template(vm, "host,-xsave")) ||
       !EXPECT_OK(vmm_chardev_buffer(vm, 8192, &chr)) ||
       (u.chardev = chr, !EXPECT_OK(vmm_uart_create(vm, &u, &uart))) ||
@@ -277,6 +279,7 @@ static void test_describe_hand_built(void) {
         "\"type\":\t\"virtio-rng\"", "\"mmio_base\":\t\"0xd0000000\"",
         "\"id\":\t\"root-disk\"", "\"transport\":\t\"pci\"",
         "\"serial\":\t\"disk.img\"",
+        "\"assist\":\t[\"int3\", \"ud\", \"soft_int\", \"hidden_ud\", \"emulate\"]",
     };
     for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++)
       EXPECT_TRUEF(strstr(desc, want[i]) != NULL, "%s not in %s", want[i],

@@ -91,6 +91,7 @@ static void test_minimal_defaults(void) {
   CHECK_U64(cfg->vcpus, 1);
   CHECK_U64(cfg->irqchip, true);
   CHECK_U64(cfg->payload.kind, VMM__PAYLOAD_NONE);
+  CHECK_U64(cfg->assist, VMM_ASSIST_DEFAULT);
   CHECK_U64(cfg->n_devices, 0);
   CU_ASSERT_PTR_NULL(vmm_config_control_path(cfg));
   vmm_config_free(cfg);
@@ -115,7 +116,8 @@ static void test_full_description(void) {
       " \"memory\": [{\"gpa\": 0, \"size\": \"64MiB\"},"
       "   {\"gpa\": \"0x100000000\", \"size\": 1048576, \"dirty_log\": true}],"
       " \"vcpus\": {\"count\": 2, \"template\": \"baseline\","
-      "   \"features\": [\"-sse2\", \"+sse2\"]},"
+      "   \"features\": [\"-sse2\", \"+sse2\"],"
+      "   \"assist\": [\"hidden_ud\", \"int3\"]},"
       " \"payload\": {\"type\": \"kernel\", \"path\": \"@D/img\","
       "   \"format\": \"bzimage\", \"initrd\": \"@D/disk.img\","
       "   \"cmdline\": \"console=ttyS0\", \"acpi\": false},"
@@ -142,6 +144,7 @@ static void test_full_description(void) {
   CHECK_U64(cfg->regions[1].dirty_log, true);
   CHECK_U64(cfg->vcpus, 2);
   CHECK_U64(cfg->n_features, 2);
+  CHECK_U64(cfg->assist, VMM_ASSIST_HIDDEN_UD | VMM_ASSIST_INT3);
   CHECK_U64(cfg->payload.format, VMM_KERNEL_BZIMAGE);
   CHECK_U64(cfg->payload.acpi, false);
   CHECK_U64(cfg->payload.mptable, true);
@@ -301,6 +304,12 @@ static const struct bad bad_cases[] = {
      " \"-xsave\", \"-xsave\", \"-xsave\", \"-xsave\", \"-xsave\", \"-xsave\","
      " \"-xsave\", \"-xsave\", \"-xsave\", \"-xsave\"]}}", VMM_ERANGE,
      "vcpus.features[35]: the template and its edits are longer than 255"},
+    {"{\"memory\": \"1M\", \"vcpus\": {\"assist\": \"int3\"}}", VMM_EINVAL,
+     "vcpus.assist: expected an array of names, got a string"},
+    {"{\"memory\": \"1M\", \"vcpus\": {\"assist\": [\"ud\", \"warp\"]}}",
+     VMM_EINVAL, "vcpus.assist[1]: \"warp\" is not one of \"int3\""},
+    {"{\"memory\": \"1M\", \"vcpus\": {\"assist\": [true]}}", VMM_EINVAL,
+     "vcpus.assist[0]: expected a string, got a boolean"},
     {"{\"memory\": \"1M\", \"vcpus\": {\"features\": [3]}}", VMM_EINVAL,
      "vcpus.features[0]: expected a string, got a number"},
     /* payload */
