@@ -40,6 +40,10 @@ void vmm_config_free(vmm_config_t *cfg) {
     chardev_free(&cfg->devices[i].chr);
     free(cfg->devices[i].path);
     free(cfg->devices[i].cmdline);
+    for (size_t f = 0; f < cfg->devices[i].n_files; f++) {
+      free(cfg->devices[i].file_names[f]);
+      free(cfg->devices[i].file_paths[f]);
+    }
   }
   free(cfg->control_path);
   free(cfg);
@@ -72,6 +76,12 @@ vmm_config_t *vmm__config_dup(const vmm_config_t *cfg) {
     d->devices[i].chr.path = dup_or_null(cfg->devices[i].chr.path, &ok);
     d->devices[i].path = dup_or_null(cfg->devices[i].path, &ok);
     d->devices[i].cmdline = dup_or_null(cfg->devices[i].cmdline, &ok);
+    for (size_t f = 0; f < cfg->devices[i].n_files; f++) {
+      d->devices[i].file_names[f] =
+          dup_or_null(cfg->devices[i].file_names[f], &ok);
+      d->devices[i].file_paths[f] =
+          dup_or_null(cfg->devices[i].file_paths[f], &ok);
+    }
   }
   d->control_path = dup_or_null(cfg->control_path, &ok);
   if (!ok) {

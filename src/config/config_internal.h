@@ -20,6 +20,8 @@
 #define VMM__CFG_BUFFER_MAX (1ull << 30)   /* buffer back-end capacity */
 #define VMM__CFG_STRING_MAX 4096           /* paths, command lines */
 #define VMM__CFG_ID_MAX 63
+#define VMM__CFG_FW_FILES_MAX 16           /* fw-cfg files per device */
+#define VMM__CFG_FW_FILE_SIZE_MAX (64u << 20)
 
 enum vmm__cfg_chr_kind {
   VMM__CHR_NONE = 0,
@@ -108,6 +110,9 @@ struct vmm__cfg_device {
   bool has_mac;
   /* fw-cfg */
   char *cmdline; /* NULL: the payload's command line */
+  char *file_names[VMM__CFG_FW_FILES_MAX]; /* "opt/..." */
+  char *file_paths[VMM__CFG_FW_FILES_MAX];
+  size_t n_files;
 };
 
 struct vmm_config {

@@ -1,6 +1,7 @@
 /* src/config/create.c — building a VM from a validated description through
  * the public API: memory, vCPUs and CPU template, devices and back-ends,
  * the payload; and the device-id accessors. */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,6 +10,64 @@
 #include "device_internal.h"
 #include "error.h"
 #include "vm_internal.h"
+
+/* Reads a whole (small) file; the caller frees *data. */
+static int read_file(const char *path, void **data, size_t *len) {
+  *data = NULL;
+  *len = 0;
+  FILE *f = fopen(path, "rbe");
+  if (!f)
+    return vmm__error(errno == ENOENT ? VMM_ENOENT : VMM_EIO, "%s: %s",
+                      path, strerror(errno));
+  size_t cap = 0;
+  char *buf = NULL;
+  int rc = 0;
+  for (;;) {
+    if (*len == cap) {
+      if (cap >= VMM__CFG_FW_FILE_SIZE_MAX) {
+        rc = vmm__error(VMM_ERANGE, "%s: larger than %u bytes", path,
+                        VMM__CFG_FW_FILE_SIZE_MAX);
+        break;
+      }
+      cap = cap ? cap * 2 : 4096;
+      char *n = realloc(buf, cap);
+      if (!n) {
+        rc = vmm__error(VMM_ENOMEM, "%s: out of memory", path);
+        break;
+      }
+      buf = n;
+    }
+    size_t r = fread(buf + *len, 1, cap - *len, f);
+    *len += r;
+    if (r == 0) {
+      if (ferror(f))
+        rc = vmm__error(VMM_EIO, "%s: read error", path);
+      break;
+    }
+  }
+  fclose(f);
+  if (rc) {
+    free(buf);
+    *len = 0;
+    return rc;
+  }
+  *data = buf;
+  return 0;
+}
+
+static int add_fw_files(vmm_device_t *dev, const struct vmm__cfg_device *d) {
+  for (size_t i = 0; i < d->n_files; i++) {
+    void *data;
+    size_t len;
+    int rc = read_file(d->file_paths[i], &data, &len);
+    if (rc == 0)
+      rc = vmm_fw_cfg_add_file(dev, d->file_names[i], data ? data : "", len);
+    free(data);
+    if (rc < 0)
+      return rc;
+  }
+  return 0;
+}
 
 static int make_chardev(vmm_vm_t *vm, const struct vmm__cfg_chardev *c,
                         vmm_chardev_t **out) {
@@ -59,7 +118,8 @@ static int make_device(vmm_vm_t *vm, const vmm_config_t *cfg,
     f.port = d->port;
     /* Firmware and test kernels read the command line here too. */
     f.cmdline = d->cmdline ? d->cmdline : cfg->payload.cmdline;
-    return vmm_fw_cfg_create(vm, &f, dev);
+    int rc = vmm_fw_cfg_create(vm, &f, dev);
+    return rc < 0 ? rc : add_fw_files(*dev, d);
   }
   case VMM__DEV_VIRTIO_RNG:
     return vmm_virtio_rng_create(vm, &vc, dev);

@@ -139,6 +139,27 @@ static void copy_payload(const struct vmm__cfg_payload *src,
   dst->cmdline = dup_or_null(src->cmdline, ok);
 }
 
+/* fw-cfg files are copied into the device: their paths come from the
+ * description the VM was made from (the device with the same id). */
+static void copy_fw_files(const vmm_config_t *from, vmm_config_t *to,
+                          bool *ok) {
+  for (size_t i = 0; i < to->n_devices; i++) {
+    struct vmm__cfg_device *d = &to->devices[i];
+    if (d->kind != VMM__DEV_FW_CFG)
+      continue;
+    for (size_t j = 0; j < from->n_devices; j++) {
+      const struct vmm__cfg_device *s = &from->devices[j];
+      if (s->kind != VMM__DEV_FW_CFG || strcmp(s->id, d->id) != 0)
+        continue;
+      for (size_t f = 0; f < s->n_files; f++) {
+        d->file_names[f] = dup_or_null(s->file_names[f], ok);
+        d->file_paths[f] = dup_or_null(s->file_paths[f], ok);
+      }
+      d->n_files = s->n_files;
+    }
+  }
+}
+
 int vmm__config_from_vm(vmm_vm_t *vm, vmm_config_t **out) {
   *out = NULL;
   vmm_config_t *cfg = vmm__config_new();
@@ -203,6 +224,7 @@ int vmm__config_from_vm(vmm_vm_t *vm, vmm_config_t **out) {
   free(order);
   const struct vmm__config_state *st = vm->config_state;
   if (st) {
+    copy_fw_files(st->cfg, cfg, &ok);
     copy_payload(&st->cfg->payload, &cfg->payload, &ok);
     cfg->control_path = dup_or_null(st->cfg->control_path, &ok);
   }

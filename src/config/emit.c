@@ -83,6 +83,20 @@ static cJSON *device(const struct vmm__cfg_device *d, bool *ok) {
   case VMM__DEV_FW_CFG:
     add(o, "port", hex(d->port), ok);
     add_str(o, "cmdline", d->cmdline, ok);
+    if (d->n_files) {
+      cJSON *files = cJSON_CreateArray();
+      add(o, "files", files, ok);
+      for (size_t i = 0; *ok && i < d->n_files; i++) {
+        cJSON *f = cJSON_CreateObject();
+        if (!f || !cJSON_AddItemToArray(files, f)) {
+          cJSON_Delete(f);
+          *ok = false;
+          break;
+        }
+        add_str(f, "name", d->file_names[i], ok);
+        add_str(f, "path", d->file_paths[i], ok);
+      }
+    }
     break;
   }
   if (d->kind >= VMM__DEV_VIRTIO_RNG) {

@@ -100,7 +100,7 @@ static const char *const *const dev_keys[VMM__DEV_KINDS] = {
     [VMM__DEV_I8042] = (const char *const[]){"type", "id", NULL},
     [VMM__DEV_RTC] = (const char *const[]){"type", "id", NULL},
     [VMM__DEV_FW_CFG] = (const char *const[]){"type", "id", "port",
-                                              "cmdline", NULL},
+                                              "cmdline", "files", NULL},
     [VMM__DEV_BOOT_TIMER] = (const char *const[]){"type", "id", "port", NULL},
     [VMM__DEV_VIRTIO_RNG] = (const char *const[]){"type", "id", VIRTIO_KEYS,
                                                   NULL},
@@ -181,6 +181,56 @@ static int parse_mac(struct vmm__pctx *c, const cJSON *obj,
   return 0;
 }
 
+/* fw-cfg "files": [{"name": "opt/x", "path": ...}] */
+static int parse_fw_file(struct vmm__pctx *c, const cJSON *obj,
+                         struct vmm__cfg_device *d, size_t i) {
+  static const char *const keys[] = {"name", "path", NULL};
+  int rc = vmm__p_check_keys(c, obj, keys);
+  if (rc ||
+      (rc = vmm__p_string(c, obj, "name", 55, VMM__P_REQUIRED,
+                          &d->file_names[i])) ||
+      (rc = vmm__p_path(c, obj, "path", VMM__P_REQUIRED | VMM__P_EXISTS,
+                        &d->file_paths[i])))
+    return rc;
+  for (size_t j = 0; j < i; j++)
+    if (strcmp(d->file_names[j], d->file_names[i]) == 0)
+      return vmm__p_key_error(c, "name", VMM_EEXIST, "\"%s\" is files[%zu]'s "
+                              "name already", d->file_names[i], j);
+  struct stat st;
+  if (stat(d->file_paths[i], &st) == 0 &&
+      (uint64_t)st.st_size > VMM__CFG_FW_FILE_SIZE_MAX)
+    return vmm__p_key_error(c, "path", VMM_ERANGE, "%lld bytes; at most %u",
+                            (long long)st.st_size, VMM__CFG_FW_FILE_SIZE_MAX);
+  return 0;
+}
+
+static int parse_fw_files(struct vmm__pctx *c, const cJSON *obj,
+                          struct vmm__cfg_device *d) {
+  const cJSON *files = cJSON_GetObjectItemCaseSensitive(obj, "files");
+  if (!files || cJSON_IsNull(files))
+    return 0;
+  size_t old = vmm__p_push_key(c, "files"), i = 0;
+  int rc = 0;
+  if (!cJSON_IsArray(files))
+    rc = vmm__p_error(c, VMM_EINVAL, "expected an array of {\"name\", "
+                      "\"path\"} objects, got %s", vmm__p_type_name(files));
+  for (const cJSON *it = rc ? NULL : files->child; it; it = it->next, i++) {
+    size_t o2 = vmm__p_push_index(c, i);
+    if (i >= VMM__CFG_FW_FILES_MAX)
+      rc = vmm__p_error(c, VMM_ERANGE, "at most %d files",
+                        VMM__CFG_FW_FILES_MAX);
+    else {
+      d->n_files = i + 1; /* so that what was copied gets freed */
+      rc = parse_fw_file(c, it, d, i);
+    }
+    vmm__p_pop(c, o2);
+    if (rc)
+      break;
+  }
+  vmm__p_pop(c, old);
+  return rc;
+}
+
 static int parse_device(struct vmm__pctx *c, const cJSON *obj,
                         struct vmm__cfg_device *d) {
   if (!cJSON_IsObject(obj))
@@ -242,8 +292,10 @@ static int parse_device(struct vmm__pctx *c, const cJSON *obj,
   }
   switch (kind) {
   case VMM__DEV_FW_CFG:
-    return vmm__p_string(c, obj, "cmdline", VMM__CFG_STRING_MAX,
-                         VMM__P_EMPTY_OK, &d->cmdline);
+    if ((rc = vmm__p_string(c, obj, "cmdline", VMM__CFG_STRING_MAX,
+                            VMM__P_EMPTY_OK, &d->cmdline)))
+      return rc;
+    return parse_fw_files(c, obj, d);
   case VMM__DEV_VIRTIO_BLK: {
     char *serial = NULL;
     if ((rc = vmm__p_path(c, obj, "path", VMM__P_REQUIRED | VMM__P_EXISTS,

@@ -167,6 +167,64 @@ static void test_bzimage(void) {
   boot_and_exit("launch-bz", "kernel", 9, "booted via bzimage");
 }
 
+/* fw-cfg files from the description reach the guest: the multiboot test
+ * kernel "mbinfo" checks a file's FNV-1a (tests/guests/multiboot/info.c)
+ * and exits with 0x10 (status 0x21) when it matches. */
+static void test_fw_cfg_file(void) {
+  const char *guest = test_guest_path("mbinfo");
+  if (!guest) {
+    note("no --guest mbinfo given");
+    return;
+  }
+  make_tmpdir();
+  char path[512];
+  snprintf(path, sizeof(path), "%s/fw-file.bin", tmpdir);
+  uint8_t data[3000];
+  uint32_t h = 0x811c9dc5u, x = 7;
+  for (size_t i = 0; i < sizeof(data); i++) {
+    x = x * 1103515245u + 12345u;
+    data[i] = (uint8_t)(x >> 16);
+    h = (h ^ data[i]) * 0x01000193u;
+  }
+  FILE *f = fopen(path, "wb");
+  if (!EXPECT_TRUE(f && fwrite(data, 1, sizeof(data), f) == sizeof(data))) {
+    if (f)
+      fclose(f);
+    return;
+  }
+  fclose(f);
+  char *json = fmt(
+      "{\"memory\": \"32M\", \"payload\": {\"type\": \"multiboot\", "
+      "\"path\": \"%s\", \"cmdline\": \"mbinfo fwfile=opt/org.libvmm/test "
+      "fwsum=0x%x\"},"
+      " \"devices\": [{\"type\": \"uart\", \"id\": \"com1\", \"chardev\": "
+      "{\"type\": \"buffer\"}}, {\"type\": \"debug-exit\"},"
+      " {\"type\": \"fw-cfg\", \"files\": [{\"name\": "
+      "\"opt/org.libvmm/test\", \"path\": \"%s\"}]}]}", guest, h, path);
+  vmm_vm_t *vm = create_from_text(json);
+  free(json);
+  char *desc = NULL;
+  vmm_vm_t *again = vm ? round_trip(vm, &desc) : NULL;
+  if (desc)
+    EXPECT_TRUEF(strstr(desc, "\"name\":\t\"opt/org.libvmm/test\"") != NULL,
+                 "%s", desc);
+  free(desc);
+  vmm_vm_t *vms[2] = {vm, again};
+  for (int i = 0; i < 2; i++) {
+    vmm_vm_stop_info_t info;
+    char out[4096];
+    if (vms[i] && run_to_stop(vms[i], &info)) {
+      read_console(vms[i], "com1", out, sizeof(out));
+      EXPECT_TRUEF(info.reason == VMM_STOP_GUEST_EXIT && info.status == 0x21,
+                   "reason %u status 0x%x; console: %s", info.reason,
+                   info.status, out);
+    }
+  }
+  EXPECT_OK(vmm_vm_destroy(again));
+  EXPECT_OK(vmm_vm_destroy(vm));
+  unlink(path);
+}
+
 /* ---- ELF and flat payloads: the registers set up by mode --------------- */
 
 static void run_to_halt(const char *json) {
@@ -478,6 +536,7 @@ static const struct test_def tests[] = {
     {"pvh", test_pvh},
     {"multiboot", test_multiboot},
     {"bzimage", test_bzimage},
+    {"fw_cfg_file", test_fw_cfg_file},
     {"elf_long_mode", test_elf_long_mode},
     {"flat_real_mode", test_flat_real_mode},
     {"describe_hand_built", test_describe_hand_built},

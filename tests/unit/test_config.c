@@ -126,7 +126,9 @@ static void test_full_description(void) {
       "  {\"type\": \"uart\", \"port\": \"0x2f8\", \"irq\": 3,"
       "   \"chardev\": {\"type\": \"buffer\", \"capacity\": \"4K\"}},"
       "  {\"type\": \"debug-exit\"}, {\"type\": \"i8042\"}, {\"type\": \"rtc\"},"
-      "  {\"type\": \"fw-cfg\"}, {\"type\": \"boot-timer\"},"
+      "  {\"type\": \"fw-cfg\", \"files\": [{\"name\": \"opt/a\", \"path\":"
+      "   \"@D/img\"}, {\"name\": \"opt/b\", \"path\": \"@D/disk.img\"}]},"
+      "  {\"type\": \"boot-timer\"},"
       "  {\"type\": \"virtio-rng\", \"transport\": \"pci\", \"pci_slot\": 3},"
       "  {\"type\": \"virtio-console\", \"chardev\": {\"type\": \"file\","
       "   \"path\": \"@D/console.log\"}, \"queue_size\": 64},"
@@ -154,6 +156,8 @@ static void test_full_description(void) {
   CHECK_U64(cfg->devices[1].port, 0x2f8);
   CHECK_U64(cfg->devices[1].chr.capacity, 4096);
   CU_ASSERT_STRING_EQUAL(cfg->devices[2].id, "debug-exit0");
+  CHECK_U64(cfg->devices[5].n_files, 2);
+  CU_ASSERT_STRING_EQUAL(cfg->devices[5].file_names[1], "opt/b");
   CHECK_U64(cfg->devices[7].transport, VMM_VIRTIO_PCI);
   CHECK_U64(cfg->devices[7].pci_slot, 3);
   CHECK_U64(cfg->devices[8].queue_size, 64);
@@ -478,6 +482,25 @@ static const struct bad bad_cases[] = {
     {"{\"memory\": \"1M\", \"devices\": [{\"type\": \"virtio-net\", "
      "\"backend\": \"socket\", \"path\": \"@D/img\"}]}", VMM_EINVAL,
      "devices[0].path: not a unix socket"},
+    {"{\"memory\": \"1M\", \"devices\": [{\"type\": \"fw-cfg\", \"files\": "
+     "{}}]}", VMM_EINVAL, "devices[0].files: expected an array"},
+    {"{\"memory\": \"1M\", \"devices\": [{\"type\": \"fw-cfg\", \"files\": "
+     "[{\"name\": \"opt/a\"}]}]}", VMM_EINVAL,
+     "devices[0].files[0].path: missing"},
+    {"{\"memory\": \"1M\", \"devices\": [{\"type\": \"fw-cfg\", \"files\": "
+     "[{\"path\": \"@D/img\", \"name\": \"opt/a\", \"data\": 1}]}]}", VMM_EINVAL,
+     "devices[0].files[0].data: unknown field"},
+    {"{\"memory\": \"1M\", \"devices\": [{\"type\": \"fw-cfg\", \"files\": "
+     "[{\"name\": \"opt/a\", \"path\": \"@D/img\"}, {\"name\": \"opt/a\", "
+     "\"path\": \"@D/img\"}]}]}", VMM_EEXIST,
+     "devices[0].files[1].name: \"opt/a\" is files[0]'s name already"},
+    {"{\"memory\": \"1M\", \"devices\": [{\"type\": \"fw-cfg\", \"files\": "
+     "[{\"name\": \"opt/0123456789012345678901234567890123456789012345678901\","
+     " \"path\": \"@D/img\"}]}]}", VMM_ERANGE,
+     "devices[0].files[0].name: 56 bytes long; at most 55"},
+    {"{\"memory\": \"1M\", \"devices\": [{\"type\": \"fw-cfg\", \"files\": "
+     "[{\"name\": \"opt/a\", \"path\": \"@D/gone\"}]}]}", VMM_ENOENT,
+     "devices[0].files[0].path: no such file"},
     {"{\"memory\": \"1M\", \"devices\": [{\"type\": \"fw-cfg\", \"cmdline\": "
      "[]}]}", VMM_EINVAL, "devices[0].cmdline: expected a string, got an "
      "array"},
