@@ -1,13 +1,41 @@
 // binding_exit_go — the Go third of the binding exit benchmark: the
 // pio_loop guest (bench/guests/pio_loop.c) makes N port-I/O exits, each
 // served by a Go handler registered through the Go binding (C trampoline,
-// cgo callback, cgo.Handle lookup). Prints the median ns per exit over R
-// rounds; bench/binding_exit.sh reads the `go_ns=` line.
+// cgo callback, cgo.Handle lookup), and, in alternate rounds of the same
+// process, by a C handler registered on the same kind of VM (VM.Pointer).
+// Prints the median ns per exit of each; bench/binding_exit.sh reads the
+// `go_ns=` line.
 //
 //	binding_exit_go [-guest bench/pio_loop.elf] [-n 100000] [-rounds 5]
 //
 // Exit status 77 (skip) without a usable /dev/kvm.
 package main
+
+/*
+#cgo pkg-config: libvmm
+#include <libvmm/libvmm.h>
+
+// The C handler: the same check as the Go one (the guest writes its loop
+// counter), so both do the same work per exit.
+static uint64_t c_seen;
+
+static int c_count(vmm_vcpu_t *vcpu, uint64_t port, uint8_t *data,
+                   uint32_t size, int is_write, void *opaque) {
+  (void)vcpu, (void)port, (void)size, (void)opaque;
+  if (!is_write || data[0] != (uint8_t)c_seen)
+    return VMM_EIO;
+  c_seen++;
+  return 0;
+}
+
+static int c_register(void *vm, uint16_t port) {
+  c_seen = 0;
+  return vmm_io_register(vm, VMM_IO_PIO, port, 1, c_count, NULL);
+}
+
+static uint64_t c_count_seen(void) { return c_seen; }
+*/
+import "C"
 
 import (
 	"context"
@@ -30,7 +58,7 @@ const (
 func main() {
 	guest := flag.String("guest", "", "the pio_loop guest (default: $LIBVMM_BENCH_GUEST)")
 	n := flag.Uint64("n", 100000, "exits per round")
-	rounds := flag.Int("rounds", 5, "rounds (the median is printed)")
+	rounds := flag.Int("rounds", 5, "rounds per handler (the median is printed)")
 	flag.Parse()
 	if *guest == "" {
 		*guest = os.Getenv("LIBVMM_BENCH_GUEST")
@@ -43,23 +71,42 @@ func main() {
 		fmt.Println("binding_exit_go: SKIP:", err)
 		os.Exit(77)
 	}
-	var per []float64
+	var perC, perGo []float64
 	for r := 0; r < *rounds; r++ {
-		ns, err := round(*guest, *n)
-		if err != nil {
-			fmt.Fprintln(os.Stderr, "binding_exit_go:", err)
-			os.Exit(1)
+		for _, inGo := range []bool{false, true} {
+			ns, err := round(*guest, *n, inGo)
+			if err != nil {
+				fmt.Fprintln(os.Stderr, "binding_exit_go:", err)
+				os.Exit(1)
+			}
+			if inGo {
+				perGo = append(perGo, ns)
+			} else {
+				perC = append(perC, ns)
+			}
 		}
-		per = append(per, ns)
+		fmt.Printf("round %2d: C handler %8.1f ns/exit   Go handler %8.1f ns/exit\n",
+			r+1, perC[r], perGo[r])
 	}
-	sort.Float64s(per)
-	fmt.Printf("binding_exit_go: %d exits x %d rounds, ns per exit min %.0f median %.0f max %.0f\n",
-		*n, *rounds, per[0], per[len(per)/2], per[len(per)-1])
-	fmt.Printf("go_ns=%.1f\n", per[len(per)/2])
+	c, g := median(perC), median(perGo)
+	fmt.Printf("binding_exit_go: %d exits x %d rounds; median ns per exit: C handler %.1f, Go handler %.1f (+%.1f, ratio %.3f)\n",
+		*n, *rounds, c, g, g-c, g/c)
+	fmt.Printf("go_c_ns=%.1f\n", c)
+	fmt.Printf("go_ns=%.1f\n", g)
 }
 
-// round runs the guest once and returns the wall time of Run per exit.
-func round(guest string, n uint64) (float64, error) {
+func median(v []float64) float64 {
+	s := append([]float64(nil), v...)
+	sort.Float64s(s)
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+}
+
+// round runs the guest once with the Go or the C handler and returns the
+// wall time of Run per exit.
+func round(guest string, n uint64, inGo bool) (float64, error) {
 	vm, err := vmm.NewVM()
 	if err != nil {
 		return 0, err
@@ -73,14 +120,18 @@ func round(guest string, n uint64) (float64, error) {
 		return 0, err
 	}
 	var seen uint64
-	err = vm.HandlePIO(port, 1, func(_ *vmm.VCPU, _ uint64, data []byte, write bool) error {
-		// The guest writes its loop counter: check every exit arrives.
-		if !write || data[0] != uint8(seen) {
-			return fmt.Errorf("exit %d: unexpected access %v %v", seen, write, data)
-		}
-		seen++
-		return nil
-	})
+	if inGo {
+		err = vm.HandlePIO(port, 1, func(_ *vmm.VCPU, _ uint64, data []byte, write bool) error {
+			// The guest writes its loop counter: check every exit arrives.
+			if !write || data[0] != uint8(seen) {
+				return fmt.Errorf("exit %d: unexpected access %v %v", seen, write, data)
+			}
+			seen++
+			return nil
+		})
+	} else if rc := C.c_register(vm.Pointer(), port); rc < 0 {
+		err = vmm.Errno(rc)
+	}
 	if err != nil {
 		return 0, err
 	}
@@ -105,6 +156,9 @@ func round(guest string, n uint64) (float64, error) {
 	}
 	if exit.Reason != vmm.ExitHLT {
 		return 0, errors.New("the guest stopped with exit " + exit.Reason.String())
+	}
+	if !inGo {
+		seen = uint64(C.c_count_seen())
 	}
 	if seen != n {
 		return 0, fmt.Errorf("the handler saw %d exits, expected %d", seen, n)

@@ -134,6 +134,15 @@ func (vm *VM) handle(op string) (*C.vmm_vm_t, error) {
 	return vm.c, nil
 }
 
+// Pointer is the C vmm_vm_t * of the VM, for C code of the program's own
+// (through cgo) that wants to call libvmm directly, e.g. to register a C
+// handler. It stays valid until Close; nil after it.
+func (vm *VM) Pointer() unsafe.Pointer {
+	vm.mu.RLock()
+	defer vm.mu.RUnlock()
+	return unsafe.Pointer(vm.c)
+}
+
 // Backend is the name of the backend the VM runs on ("kvm").
 func (vm *VM) Backend() string {
 	c, err := vm.handle("vmm_vm_backend")
