@@ -66,6 +66,9 @@ func needKVM(t *testing.T) {
 	if _, err := os.Stat("/dev/kvm"); err != nil {
 		t.Skip("no /dev/kvm: this test runs a guest")
 	}
+	if err := vmm.ProbeBackend("auto"); err != nil {
+		t.Skipf("no usable backend: %v", err)
+	}
 }
 
 func guestPath(t *testing.T, name string) string {
