@@ -122,6 +122,9 @@ typedef struct vmm_exit {
   } u;
 } vmm_exit_t;
 int vmm_vcpu_create(vmm_vm_t *vm, uint32_t id, vmm_vcpu_t **out);
+typedef int (*vmm_vm_exit_fn)(vmm_vcpu_t *vcpu, vmm_exit_t *exit,
+                              void *opaque);
+int vmm_vm_on_exit(vmm_vm_t *vm, vmm_vm_exit_fn fn, void *opaque);
 uint32_t vmm_vcpu_id(const vmm_vcpu_t *vcpu);
 int vmm_vcpu_run(vmm_vcpu_t *vcpu, vmm_exit_t *exit);
 int vmm_vcpu_kick(vmm_vcpu_t *vcpu);
@@ -271,6 +274,8 @@ void free(void *ptr);
 extern "Python" int _libvmm_io_cb(vmm_vcpu_t *vcpu, uint64_t addr,
                                   uint8_t *data, uint32_t size, int is_write,
                                   void *opaque);
+extern "Python" int _libvmm_exit_cb(vmm_vcpu_t *vcpu, vmm_exit_t *exit,
+                                    void *opaque);
 extern "Python" int _libvmm_hypercall_cb(vmm_vcpu_t *vcpu, uint64_t nr,
                                          const uint64_t args[5],
                                          uint64_t *ret, void *opaque);

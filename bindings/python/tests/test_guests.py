@@ -230,3 +230,47 @@ def test_virtio_rng_on_libvmm_threads(guest_vm):
     assert [d["type"] for d in desc["devices"]] == ["virtio-rng"]
     assert desc["devices"][0]["id"] == "rng0"
     assert g.vm.find_device("rng0").type == "virtio-rng"
+
+
+def test_on_exit_sees_unhandled_exits_of_a_started_vm(guest_vm):
+    g = guest_vm("hello")
+    out, seen = [], []
+
+    def on_exit(vcpu, e):
+        seen.append(type(e).__name__)
+        assert vcpu is g.vcpu
+        if isinstance(e, libvmm.IoExit) and e.port == 0xE9:
+            out.append(chr(e.value))
+            return True
+        return False        # HLT: the default, the VM stops
+
+    g.vm.on_exit(on_exit)
+    g.vm.start()
+    info = g.vm.wait(timeout=30)
+    assert info.reason_name == "halt"
+    assert "".join(out) == "Hello from the guest\n"
+    assert seen[-1] == "HltExit"
+
+
+def test_bad_handler_results_raise_in_run(guest_vm):
+    # The pio guest's first read is 1 byte at 0x501.
+    for answer, exc, text in ((b"xyz", ValueError, "3 bytes for a 1-byte"),
+                              (object(), TypeError, "")):
+        g = guest_vm("pio")
+        g.vm.on_pio(PIO_HANDLED_PORT, 8,
+                    lambda v, port, size, w, value, a=answer:
+                    None if w else a)
+        with pytest.raises(exc, match=text):
+            g.vcpu.run()
+
+
+def test_many_failing_started_vms_leave_the_interpreter_alone(guest_vm):
+    for i in range(10):
+        with libvmm.VM() as vm:
+            vm.map_memory(0, 4 << 20)
+            vcpu = vm.create_vcpu()
+            vcpu.setup_long_mode(vm.load_elf(guest_path("hello.elf")).entry)
+            vm.on_pio(0xE9, 1, lambda *a: 1 / 0)
+            vm.start()
+            with pytest.raises(ZeroDivisionError):
+                vm.wait(timeout=30)

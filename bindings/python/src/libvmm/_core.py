@@ -52,7 +52,8 @@ def _libvmm_io_cb(vcpu, addr, data, size, is_write, opaque):
     h = ffi.from_handle(opaque)
     try:
         vm = h.vm
-        v = vm._vcpus_by_ptr.get(int(ffi.cast("uintptr_t", vcpu)))
+        v = vm._vcpus_by_ptr.get(int(ffi.cast("uintptr_t", vcpu))) or \
+            vm._wrap_vcpu(vcpu)
         if is_write:
             h.fn(v, addr, size, True,
                  int.from_bytes(ffi.buffer(data, size), "little"))
@@ -79,10 +80,29 @@ def _libvmm_hypercall_cb(vcpu, nr, args, ret, opaque):
     h = ffi.from_handle(opaque)
     try:
         vm = h.vm
-        v = vm._vcpus_by_ptr.get(int(ffi.cast("uintptr_t", vcpu)))
+        v = vm._vcpus_by_ptr.get(int(ffi.cast("uintptr_t", vcpu))) or \
+            vm._wrap_vcpu(vcpu)
         r = h.fn(v, nr, (args[0], args[1], args[2], args[3], args[4]))
         ret[0] = (int(r) if r is not None else 0) & 0xFFFFFFFFFFFFFFFF
         return 0
+    except BaseException as e:  # noqa: B036
+        h.vm._callback_failed(e)
+        return lib.VMM_EIO
+
+
+@ffi.def_extern(onerror=_onerror)
+def _libvmm_exit_cb(vcpu, exit, opaque):
+    h = ffi.from_handle(opaque)
+    try:
+        vm = h.vm
+        v = vm._vcpus_by_ptr.get(int(ffi.cast("uintptr_t", vcpu))) or \
+            vm._wrap_vcpu(vcpu)
+        x = make_exit(v, exit)
+        try:
+            r = h.fn(v, x)
+        finally:
+            x._vcpu = None      # the record is only valid during the call
+        return 1 if r is None or r is NotImplemented else (0 if r else 1)
     except BaseException as e:  # noqa: B036
         h.vm._callback_failed(e)
         return lib.VMM_EIO
@@ -544,6 +564,12 @@ class VM:
     def vcpus(self):
         return list(self._vcpus)
 
+    def _wrap_vcpu(self, ptr):
+        # A vCPU the library made (a VM from a description).
+        v = VCpu(self, ptr)
+        self._vcpus_by_ptr[int(ffi.cast("uintptr_t", ptr))] = v
+        return v
+
     # -- handlers
     def _register_io(self, space, addr, length, fn):
         h = _Handler(self, fn)
@@ -589,6 +615,25 @@ class VM:
         check(lib.vmm_hypercall_unregister(self._ptr(), nr),
               "vmm_hypercall_unregister")
         self._keep.append(self._hypercalls.pop(nr, None))
+
+    def on_exit(self, fn):
+        """For a started VM: fn(vcpu, exit) sees each exit no handler
+        consumed, on the vCPU's thread, before the default treatment
+        (vm.h). Return True when it dealt with the exit (answer reads with
+        exit.respond() inside fn), False/None for the default treatment;
+        an exception stops the VM and is raised by wait(). fn None
+        removes it."""
+        if fn is None:
+            check(lib.vmm_vm_on_exit(self._ptr(), ffi.NULL, ffi.NULL),
+                  "vmm_vm_on_exit")
+            self._keep.append(getattr(self, "_exit_handle", None))
+            self._exit_handle = None
+            return
+        hd = ffi.new_handle(_Handler(self, fn))
+        check(lib.vmm_vm_on_exit(self._ptr(), lib._libvmm_exit_cb, hd),
+              "vmm_vm_on_exit")
+        self._keep.append(getattr(self, "_exit_handle", None))
+        self._exit_handle = hd
 
     # -- running on libvmm's threads
     def start(self):

@@ -25,13 +25,16 @@ class Exit:
     reason: int
     _vcpu: object = field(default=None, repr=False, compare=False)
     _gen: int = field(default=0, repr=False, compare=False)
+    # The record to answer into when it is not the vCPU's own (on_exit).
+    _rec: object = field(default=None, init=False, repr=False,
+                         compare=False)
 
     def _record(self):
         v = self._vcpu
         if v is None or v._gen != self._gen:
             raise RuntimeError("this exit can no longer be answered: the "
                                "vCPU has run since")
-        return v._exit
+        return v._exit if self._rec is None else self._rec
 
 
 @dataclass
@@ -127,8 +130,16 @@ class InternalErrorExit(Exit):
     cpl: int = 0
 
 
-def make_exit(vcpu):
-    e = vcpu._exit
+def make_exit(vcpu, e=None):
+    """The dataclass for vcpu's exit record (or for `e`, a vmm_exit_t *
+    that stays valid while the exit may be answered: on_exit)."""
+    x = _make(vcpu, vcpu._exit if e is None else e)
+    if e is not None:
+        x._rec = e
+    return x
+
+
+def _make(vcpu, e):
     r = e.reason
     g = vcpu._gen
     if r == EXIT_IO:
