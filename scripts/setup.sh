@@ -23,6 +23,7 @@ packages=(
   # offline pip install into a venv that sees the system packages
   python3-cffi python3-pytest python3-dev python3-venv python3-pip
   python3-setuptools python3-wheel
+  gdb                            # the gdb stub test (tests/integration/gdb_test.py)
 )
 
 # --list: print the package names (CI installs them itself).

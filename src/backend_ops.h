@@ -72,7 +72,9 @@ struct vmm__backend_ops {
                    size_t *count);
   int (*set_cpuid)(void *bvcpu, const vmm_cpuid_entry_t *entries,
                    size_t count);
-  int (*set_debug)(void *bvcpu, uint32_t flags);
+  /* VMM_DEBUG_* flags (and VMM__DEBUG_HW_BREAKPOINTS); `dr` NULL or
+   * DR0..DR7 (8 values, DR4/DR5 ignored) for hardware breakpoints. */
+  int (*set_debug)(void *bvcpu, uint32_t flags, const uint64_t *dr);
   /* vmm_mp_state_t of the vCPU; NULL when the backend cannot tell. */
   int (*get_mp_state)(void *bvcpu, uint32_t *state);
 
@@ -92,6 +94,9 @@ struct vmm__backend_ops {
    * *valid false when unmapped. NULL when the backend cannot. */
   int (*translate)(void *bvcpu, uint64_t gva, uint64_t *gpa, bool *valid);
 };
+
+/* Internal set_debug flag: use dr[] (the gdb stub's breakpoints). */
+#define VMM__DEBUG_HW_BREAKPOINTS (1u << 31)
 
 #define VMM__EVENT_EXCEPTION 0
 #define VMM__EVENT_INTERRUPT 1

@@ -8,6 +8,7 @@
 #include <time.h>
 
 #include "error.h"
+#include "gdbstub/gdbstub_internal.h"
 #include "irq_internal.h"
 #include "loop_internal.h"
 #include "run_internal.h"
@@ -20,6 +21,8 @@ struct vmm__run {
   bool stop_requested;
   vmm_vm_stop_info_t info;   /* valid once stop_requested */
   bool pause_requested;
+  bool debug_hold;           /* the gdb stub holds the vCPUs (gdbstub.c) */
+  uint32_t debug_only;       /* ... except this one (single step) */
   unsigned threads;          /* vCPU threads started */
   unsigned parked;           /* of them, waiting in pause */
   unsigned exited;           /* of them, finished */
@@ -141,9 +144,10 @@ static void stop_from_vcpu(vmm_vcpu_t *vcpu, uint32_t reason, int error,
 }
 
 /* Waits while paused; false when the thread should end. */
-static bool may_run(struct vmm__run *r) {
+static bool may_run(struct vmm__run *r, uint32_t id) {
   pthread_mutex_lock(&r->mu);
-  while (r->pause_requested && !r->stop_requested) {
+  while ((r->pause_requested || (r->debug_hold && r->debug_only != id)) &&
+         !r->stop_requested) {
     r->parked++;
     pthread_cond_broadcast(&r->cond);
     pthread_cond_wait(&r->cond, &r->mu);
@@ -202,13 +206,16 @@ static void *vcpu_main(void *arg) {
 
   vmm_exit_t exit;
   memset(&exit, 0, sizeof(exit));
-  while (may_run(r)) {
+  while (may_run(r, vcpu->id)) {
     int rc = vmm_vcpu_run(vcpu, &exit);
     if (rc < 0) {
       stop_from_vcpu(vcpu, VMM_STOP_ERROR, rc, "vCPU %u: %s", vcpu->id,
                      vmm_last_error());
       break;
     }
+    /* A debug exit the gdb stub caused is its stop event, not the VM's. */
+    if (exit.reason == VMM_EXIT_DEBUG && vmm__gdbstub_debug_exit(vcpu, &exit))
+      continue;
     if (exit.reason != VMM_EXIT_KICKED && r->exit_fn) {
       rc = r->exit_fn(vcpu, &exit, r->exit_opaque);
       if (rc < 0) {
@@ -235,8 +242,10 @@ static void *vcpu_main(void *arg) {
   }
   pthread_cond_broadcast(&r->cond);
   pthread_mutex_unlock(&r->mu);
-  if (last)
+  if (last) {
     notify(vm, old, VMM_VM_STOPPED);
+    vmm__gdbstub_vm_stopped(vm);
+  }
   return NULL;
 }
 
@@ -404,6 +413,58 @@ int vmm_vm_wait(vmm_vm_t *vm, int timeout_ms, vmm_vm_stop_info_t *info) {
       pthread_join(r->tids[i], NULL);
   }
   return 0;
+}
+
+/* ---- holding the vCPUs for the gdb stub ---------------------------- */
+
+void vmm__run_debug_hold(vmm_vm_t *vm, bool hold, uint32_t only) {
+  struct vmm__run *r = vm->run;
+  pthread_mutex_lock(&r->mu);
+  r->debug_hold = hold;
+  r->debug_only = only;
+  pthread_cond_broadcast(&r->cond);
+  pthread_mutex_unlock(&r->mu);
+  if (hold)
+    for (uint32_t i = 0; i < vm->max_vcpus; i++)
+      if (vm->vcpus[i] && i != only)
+        vmm_vcpu_kick(vm->vcpus[i]);
+}
+
+bool vmm__run_debug_wait(vmm_vm_t *vm, int timeout_ms) {
+  struct vmm__run *r = vm->run;
+  struct timespec deadline;
+  clock_gettime(CLOCK_REALTIME, &deadline);
+  deadline.tv_sec += timeout_ms / 1000;
+  deadline.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
+  if (deadline.tv_nsec >= 1000000000L) {
+    deadline.tv_sec++;
+    deadline.tv_nsec -= 1000000000L;
+  }
+  pthread_mutex_lock(&r->mu);
+  bool ok = true;
+  while (r->parked + r->exited < r->threads && !r->stop_requested) {
+    if (pthread_cond_timedwait(&r->cond, &r->mu, &deadline) == ETIMEDOUT) {
+      ok = r->parked + r->exited >= r->threads;
+      break;
+    }
+  }
+  pthread_mutex_unlock(&r->mu);
+  return ok;
+}
+
+bool vmm__run_all_exited(vmm_vm_t *vm) {
+  struct vmm__run *r = vm->run;
+  pthread_mutex_lock(&r->mu);
+  bool done = atomic_load(&r->state) == VMM_VM_STOPPED;
+  pthread_mutex_unlock(&r->mu);
+  return done;
+}
+
+void vmm__run_stop_info(vmm_vm_t *vm, vmm_vm_stop_info_t *info) {
+  struct vmm__run *r = vm->run;
+  pthread_mutex_lock(&r->mu);
+  *info = r->info;
+  pthread_mutex_unlock(&r->mu);
 }
 
 int vmm__run_shutdown(vmm_vm_t *vm) {

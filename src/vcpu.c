@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "error.h"
+#include "gdbstub/gdbstub_internal.h"
 #include "vm_internal.h"
 
 /* ---- kicks ---------------------------------------------------------- */
@@ -284,8 +285,13 @@ VMM__HOT static int run_loop(vmm_vcpu_t *vcpu, vmm_exit_t *exit) {
     case VMM_EXIT_INTERNAL_ERROR:
       /* An instruction the backend could not emulate: the assist may do
        * what the CPU would have (src/x86/assist.c). */
-      if (exit->u.internal.kind == VMM_INTERNAL_EMULATION)
+      if (exit->u.internal.kind == VMM_INTERNAL_EMULATION) {
+        /* An INT3 the gdb stub planted is its breakpoint (the exit
+         * becomes VMM_EXIT_DEBUG), not a guest #BP for the assist. */
+        if (vmm__gdbstub_int3(vcpu, exit))
+          break;
         rc = vmm__assist_emulation_failure(vcpu, exit, &handled);
+      }
       break;
     default:
       break;
@@ -413,7 +419,7 @@ int vmm_vcpu_set_debug(vmm_vcpu_t *vcpu, uint32_t flags) {
     return vmm__error(VMM_EINVAL, "vmm_vcpu_set_debug: unknown flags 0x%x",
                       flags);
   VCPU_STATE_CALL("vmm_vcpu_set_debug",
-                  vcpu->vm->ops->set_debug(vcpu->bvcpu, flags));
+                  vcpu->vm->ops->set_debug(vcpu->bvcpu, flags, NULL));
 }
 
 int vmm_vm_get_supported_cpuid(vmm_vm_t *vm, vmm_cpuid_entry_t *entries,

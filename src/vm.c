@@ -5,6 +5,7 @@
 
 #include "config/config_internal.h"
 #include "control_internal.h"
+#include "gdbstub/gdbstub_internal.h"
 #include "device_internal.h"
 #include "error.h"
 #include "loop_internal.h"
@@ -170,6 +171,7 @@ int vmm_vm_destroy(vmm_vm_t *vm) {
   if (rc < 0)
     return rc;
   vmm__control_destroy(vm); /* before the devices it reports on */
+  vmm__gdbstub_destroy(vm);
   vmm__handle_remove(vm);
   for (uint32_t i = 0; i < vm->max_vcpus; i++)
     if (vm->vcpus[i])

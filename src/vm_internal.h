@@ -58,6 +58,8 @@ struct vmm_vm {
   /* The control socket (control.c); NULL when not listening. Changed on
    * the loop thread (or with no thread running the loop). */
   struct vmm__control *control;
+  /* The gdb stub (src/gdbstub); NULL until vmm_gdbstub_start(). */
+  struct vmm__gdbstub *_Atomic gdb;
   /* The CPU template for vCPUs created from now on ("" = none), set by
    * vmm_vm_set_cpu_template() (src/x86/cpu_template.c). */
   char cpu_template[256];

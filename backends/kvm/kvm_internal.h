@@ -65,7 +65,7 @@ int vmm__kvm_get_cpuid(void *bvcpu, vmm_cpuid_entry_t *entries,
                        size_t capacity, size_t *count);
 int vmm__kvm_set_cpuid(void *bvcpu, const vmm_cpuid_entry_t *entries,
                        size_t count);
-int vmm__kvm_set_debug(void *bvcpu, uint32_t flags);
+int vmm__kvm_set_debug(void *bvcpu, uint32_t flags, const uint64_t *dr);
 int vmm__kvm_get_mp_state(void *bvcpu, uint32_t *state);
 int vmm__kvm_inject_event(void *bvcpu, uint8_t vector, int kind,
                           int has_error, uint32_t error_code);

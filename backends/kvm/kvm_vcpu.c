@@ -483,7 +483,7 @@ int vmm__kvm_set_cpuid(void *bvcpu, const vmm_cpuid_entry_t *entries,
   return rc;
 }
 
-int vmm__kvm_set_debug(void *bvcpu, uint32_t flags) {
+int vmm__kvm_set_debug(void *bvcpu, uint32_t flags, const uint64_t *dr) {
   struct kvm_vcpu *v = bvcpu;
   struct kvm_guest_debug d;
   memset(&d, 0, sizeof(d));
@@ -492,6 +492,11 @@ int vmm__kvm_set_debug(void *bvcpu, uint32_t flags) {
                 ((flags & VMM_DEBUG_SINGLESTEP) ? KVM_GUESTDBG_SINGLESTEP : 0) |
                 ((flags & VMM_DEBUG_SW_BREAKPOINTS) ? KVM_GUESTDBG_USE_SW_BP
                                                     : 0);
+  if ((flags & VMM__DEBUG_HW_BREAKPOINTS) && dr) {
+    d.control |= KVM_GUESTDBG_USE_HW_BP;
+    for (int i = 0; i < 8; i++)
+      d.arch.debugreg[i] = dr[i];
+  }
   if (ioctl(v->fd, KVM_SET_GUEST_DEBUG, &d) < 0)
     return ioctl_error(v, "KVM_SET_GUEST_DEBUG");
   return 0;

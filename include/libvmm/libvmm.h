@@ -19,5 +19,6 @@
 #include <libvmm/cpu.h>
 #include <libvmm/config.h>
 #include <libvmm/control.h>
+#include <libvmm/gdbstub.h>
 
 #endif
