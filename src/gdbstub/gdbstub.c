@@ -29,6 +29,8 @@
  * debug hold, so register and memory calls never race with the guest.
  */
 
+#define RFLAGS_TF (1ull << 8)
+
 static struct vmm__gdbstub *stub_of(vmm_vm_t *vm) {
   struct vmm__gdbstub *gs = atomic_load(&vm->gdb);
   return gs && atomic_load(&gs->active) ? gs : NULL;
@@ -173,6 +175,12 @@ int vmm__gdb_resume(struct vmm__gdbstub *gs, uint32_t step) {
   int rc = apply_debug(gs, step);
   if (rc < 0)
     return rc;
+  gs->step_vcpu = step;
+  if (step != UINT32_MAX) {
+    vmm_regs_t r;
+    gs->step_tf = vmm_vcpu_get_regs(gs->vm->vcpus[step], &r) == 0 &&
+                  (r.rflags & RFLAGS_TF);
+  }
   pthread_mutex_lock(&gs->mu);
   gs->ev_pending = false;
   pthread_mutex_unlock(&gs->mu);
@@ -227,6 +235,19 @@ static void report_stop(struct vmm__gdbstub *gs) {
   make_stop_reply(gs);
   /* Single step and breakpoints stay off while gdb looks. */
   apply_debug(gs, UINT32_MAX);
+  if (gs->step_vcpu != UINT32_MAX) {
+    /* KVM steps by setting RFLAGS.TF; on this machine's KVM it was seen
+     * left set after a step in ring 3, so the guest took a #DB of its own
+     * later. The stub clears what the guest did not set itself. */
+    vmm_vcpu_t *v = gs->vm->vcpus[gs->step_vcpu];
+    vmm_regs_t r;
+    if (!gs->step_tf && vmm_vcpu_get_regs(v, &r) == 0 &&
+        (r.rflags & RFLAGS_TF)) {
+      r.rflags &= ~RFLAGS_TF;
+      vmm_vcpu_set_regs(v, &r);
+    }
+    gs->step_vcpu = UINT32_MAX;
+  }
   gs->running = false;
   vmm__gdb_send_str(gs, gs->last_stop);
 }
@@ -248,6 +269,7 @@ static void attach(struct vmm__gdbstub *gs, int fd) {
   gs->no_ack = false;
   gs->swbreak = gs->hwbreak = false;
   gs->exited = false;
+  gs->step_vcpu = gs->cont = UINT32_MAX;
   pthread_mutex_lock(&gs->mu);
   gs->attached = true;
   gs->ev_pending = false;
@@ -293,8 +315,10 @@ static bool on_bytes(struct vmm__gdbstub *gs, const uint8_t *buf, size_t n) {
   for (size_t i = 0; i < n && gs->cfd >= 0; i++) {
     switch (vmm__gdb_rx_byte(&gs->rx, buf[i])) {
     case VMM__GDB_RX_PACKET:
-      if (!gs->no_ack && send_all(gs->cfd, "+", 1) < 0)
-        return false;
+      /* A failed ack is not fatal: "$k#6b" and a hang-up arrive together,
+       * and the kill must still happen. */
+      if (!gs->no_ack)
+        send_all(gs->cfd, "+", 1);
       if (vmm__gdb_command(gs, (const char *)gs->rx.data, gs->rx.len) < 0)
         return false;
       break;

@@ -52,6 +52,8 @@ struct vmm__gdbstub {
   bool no_ack, swbreak, hwbreak;
   uint32_t cur;          /* vCPU of g/m/p (Hg) */
   uint32_t cont;         /* vCPU of s (Hc), UINT32_MAX: any */
+  uint32_t step_vcpu;    /* stepping vCPU, UINT32_MAX: none */
+  bool step_tf;          /* its RFLAGS.TF before the step */
   char last_stop[96];
   struct vmm__gdb_rx rx;
   uint8_t out[2 * VMM__GDB_PKT_MAX + 8];

@@ -1,16 +1,18 @@
 /* tests/integration/gdb_host.c — runs the gdb test guest on libvmm's
  * threads with the gdb stub listening, for gdb_test.py:
- *   gdb_host GUEST.elf ADDR   (ADDR: tcp:127.0.0.1:PORT or unix:PATH)
+ *   gdb_host GUEST.elf ADDR [PARAM0]
+ * (ADDR: tcp:127.0.0.1:PORT or unix:PATH; PARAM0: guest parameter 0)
  * ("none": no stub, for comparison). Prints "listening" once the stub listens, then the guest's console and
  * how the VM stopped. Exits 77 when the backend cannot run here. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "test_vm.h"
 
 int main(int argc, char **argv) {
-  if (argc != 3) {
-    fprintf(stderr, "usage: gdb_host GUEST.elf ADDR\n");
+  if (argc != 3 && argc != 4) {
+    fprintf(stderr, "usage: gdb_host GUEST.elf ADDR [PARAM0]\n");
     return 2;
   }
   if (test_guest_add("gdb", argv[1]) < 0)
@@ -21,6 +23,8 @@ int main(int argc, char **argv) {
     fprintf(stderr, "gdb_host: %s\n", t.error);
     return rc == VMM_ENODEV || rc == VMM_ENOTSUP ? 77 : 1;
   }
+  if (argc == 4 && test_vm_set_param(&t, 0, strtoull(argv[3], NULL, 0)) < 0)
+    return 1;
   rc = strcmp(argv[2], "none") ? vmm_gdbstub_start(t.vm, argv[2]) : 0;
   if (rc < 0) {
     fprintf(stderr, "gdb_host: vmm_gdbstub_start: %s\n", vmm_last_error());
