@@ -57,7 +57,7 @@ export LD_LIBRARY_PATH=$(dirname "$(dirname "$pc")")
 cp -r "$root/bindings/python" "$stage/python-src"
 rm -rf "$stage/python-src/build"
 "$stage/venv/bin/python" -m pip install --no-build-isolation --no-index \
-  --disable-pip-version-check --quiet "$stage/python-src"
+  --disable-pip-version-check --no-cache-dir --quiet "$stage/python-src"
 pyprog=("$stage/venv/bin/python" "$root/bench/binding_exit.py")
 
 # Go, when there is a toolchain and the Go half of the benchmark.

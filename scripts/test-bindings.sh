@@ -53,7 +53,7 @@ test_python() {
   rm -rf "$stage/python-src/build" "$stage/python-src"/*.egg-info \
          "$stage/python-src/src"/*.egg-info
   "$venv/bin/python" -m pip install --no-build-isolation --no-index \
-    --disable-pip-version-check --quiet "$stage/python-src"
+    --disable-pip-version-check --no-cache-dir --quiet "$stage/python-src"
   # From a neutral directory: `import libvmm` must find the installed copy.
   (cd "$stage" && "$venv/bin/python" -m pytest -p no:cacheprovider -q \
      "$root/bindings/python/tests")

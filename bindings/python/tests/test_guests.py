@@ -274,3 +274,18 @@ def test_many_failing_started_vms_leave_the_interpreter_alone(guest_vm):
             vm.start()
             with pytest.raises(ZeroDivisionError):
                 vm.wait(timeout=30)
+
+
+def test_a_dropped_vm_is_destroyed():
+    """Handlers hold their VM weakly, so a VM the program forgets (no
+    close()) goes away with its last reference, handlers and all."""
+    import gc
+    import weakref
+    vm = libvmm.VM()
+    vm.map_memory(0, 1 << 20)
+    vm.on_pio(0xE9, 1, lambda *a: None)
+    vm.on_hypercall(1, lambda *a: 0)
+    ref = weakref.ref(vm)
+    del vm
+    gc.collect()
+    assert ref() is None

@@ -3,6 +3,7 @@ import json
 import mmap
 import os
 import threading
+import weakref
 from dataclasses import dataclass
 
 from ._native import ffi, lib
@@ -34,11 +35,30 @@ def _closed(what="VM"):
 # VMM_STOP_ERROR); VCpu.run() / VM.wait() then raise it in the caller.
 
 class _Handler:
-    __slots__ = ("vm", "fn", "__weakref__")
+    """What a registration's cffi handle points at. The VM is held weakly:
+    the VM owns its handlers (through the handles it keeps), so a strong
+    reference back would make a cycle through the handle objects that the
+    cycle collector cannot see, and a VM the program dropped without
+    close() would never be destroyed."""
+    __slots__ = ("_vm", "fn")
 
     def __init__(self, vm, fn):
-        self.vm = vm
+        self._vm = weakref.ref(vm)
         self.fn = fn
+
+    @property
+    def vm(self):
+        vm = self._vm()
+        if vm is None:
+            # Only while a dropped VM is being destroyed: end the run.
+            raise RuntimeError("libvmm: the VM object is gone")
+        return vm
+
+
+def _failed(h, exc):
+    vm = h._vm()
+    if vm is not None:
+        vm._callback_failed(exc)
 
 
 def _onerror(exc_type, exc_value, tb):
@@ -71,7 +91,7 @@ def _libvmm_io_cb(vcpu, addr, data, size, is_write, opaque):
                 ffi.memmove(data, r, size)
         return 0
     except BaseException as e:  # noqa: B036 — everything goes to run()
-        h.vm._callback_failed(e)
+        _failed(h, e)
         return lib.VMM_EIO
 
 
@@ -86,7 +106,7 @@ def _libvmm_hypercall_cb(vcpu, nr, args, ret, opaque):
         ret[0] = (int(r) if r is not None else 0) & 0xFFFFFFFFFFFFFFFF
         return 0
     except BaseException as e:  # noqa: B036
-        h.vm._callback_failed(e)
+        _failed(h, e)
         return lib.VMM_EIO
 
 
@@ -104,7 +124,7 @@ def _libvmm_exit_cb(vcpu, exit, opaque):
             x._vcpu = None      # the record is only valid during the call
         return 1 if r is None or r is NotImplemented else (0 if r else 1)
     except BaseException as e:  # noqa: B036
-        h.vm._callback_failed(e)
+        _failed(h, e)
         return lib.VMM_EIO
 
 
