@@ -194,6 +194,15 @@ int main(int argc, char **argv) {
     vmm_vm_destroy(L.vm);
     return EXIT_SETUP;
   }
+  if (L.o.gdb) {
+    if ((rc = vmm_gdbstub_start(L.vm, L.o.gdb)) < 0) {
+      fail_call("starting the gdb stub", rc);
+      relay_destroy(L.relay);
+      vmm_vm_destroy(L.vm);
+      return EXIT_SETUP;
+    }
+    fprintf(stderr, "vmm-boot: waiting for gdb on %s\n", L.o.gdb);
+  }
   if ((rc = vmm_vm_start(L.vm)) < 0) {
     fail_call("starting the VM", rc);
     relay_destroy(L.relay);

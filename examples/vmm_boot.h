@@ -15,6 +15,7 @@
 
 struct options {
   const char *kernel, *initrd, *cmdline, *cpu_template;
+  const char *gdb; /* --gdb ADDR, or NULL */
   uint64_t mem_mib;
   uint32_t cpus;
   struct {

@@ -28,6 +28,9 @@ void print_usage(FILE *f) {
 "  --virtio-console stdio|file:PATH|none\n"
 "                         a virtio-console on virtio-pci (/dev/hvc0 in\n"
 "                         Linux; default none)\n"
+"  --gdb tcp:HOST:PORT|unix:PATH\n"
+"                         serve gdb there; the vCPUs wait at the kernel's\n"
+"                         entry until gdb continues (docs/gdb.md)\n"
 "  --timings              print boot times on stderr when the VM stops\n"
 "  --verbose              say what was built and where the kernel went\n"
 "  --help                 this text\n"
@@ -130,13 +133,19 @@ int parse_options(int argc, char **argv, struct options *o) {
         !strcmp(name, "--cmdline") || !strcmp(name, "--cpu-template") ||
         !strcmp(name, "--mem") || !strcmp(name, "--cpus") ||
         !strcmp(name, "--disk") || !strcmp(name, "--net") ||
-        !strcmp(name, "--console") || !strcmp(name, "--virtio-console")) {
+        !strcmp(name, "--console") || !strcmp(name, "--virtio-console") ||
+        !strcmp(name, "--gdb")) {
       if (!v)
         return usage_error("%s needs a value", name);
     } else {
       return usage_error("unknown option '%s'", name);
     }
-    if (!strcmp(name, "--kernel")) {
+    if (!strcmp(name, "--gdb")) {
+      if (strncmp(v, "tcp:", 4) && strncmp(v, "unix:", 5))
+        return usage_error("--gdb: '%s' is not tcp:HOST:PORT or unix:PATH",
+                           v);
+      o->gdb = v;
+    } else if (!strcmp(name, "--kernel")) {
       o->kernel = v;
     } else if (!strcmp(name, "--initrd")) {
       o->initrd = v;

@@ -60,8 +60,8 @@ static int cmd_read_regs(struct vmm__gdbstub *gs) {
     return reply_err(gs, 14);
   size_t o = 0;
   uint8_t val[16];
-  for (size_t i = 0; i < vmm__gdb_reg_count(); i++) {
-    int n = vmm__gdb_reg_get(&st, i, val);
+  for (size_t i = 0; i < vmm__gdb_reg_count(gs->arch); i++) {
+    int n = vmm__gdb_reg_get(gs->arch, &st, i, val);
     vmm__gdb_tohex(gs->resp + o, val, (size_t)n);
     o += 2 * (size_t)n;
   }
@@ -77,15 +77,15 @@ static int cmd_write_regs(struct vmm__gdbstub *gs, const char *hex,
   /* gdb may send fewer registers than it knows (a shorter 'g'). */
   size_t o = 0;
   uint8_t val[16];
-  for (size_t i = 0; i < vmm__gdb_reg_count(); i++) {
+  for (size_t i = 0; i < vmm__gdb_reg_count(gs->arch); i++) {
     uint8_t cur[16];
-    int n = vmm__gdb_reg_get(&st, i, cur);
+    int n = vmm__gdb_reg_get(gs->arch, &st, i, cur);
     if (o + 2 * (size_t)n > len)
       break;
     if (vmm__gdb_fromhex(val, hex + o, (size_t)n) < 0)
       return reply_err(gs, 22);
     o += 2 * (size_t)n;
-    if (memcmp(val, cur, (size_t)n) != 0 && vmm__gdb_reg_set(&st, i, val) < 0)
+    if (memcmp(val, cur, (size_t)n) != 0 && vmm__gdb_reg_set(gs->arch, &st, i, val) < 0)
       return reply_err(gs, 22);
   }
   if (vmm__gdb_state_set(v, &st) < 0)
@@ -98,12 +98,12 @@ static int cmd_read_reg(struct vmm__gdbstub *gs, const char *p) {
   if (vmm__gdb_parse_hex(&p, &n) < 0 || *p)
     return reply_err(gs, 22);
   struct vmm__gdb_state st;
-  if (n >= vmm__gdb_reg_count())
+  if (n >= vmm__gdb_reg_count(gs->arch))
     return reply_err(gs, 22);
   if (vmm__gdb_state_get(cur_vcpu(gs), &st) < 0)
     return reply_err(gs, 14);
   uint8_t val[16];
-  int size = vmm__gdb_reg_get(&st, (size_t)n, val);
+  int size = vmm__gdb_reg_get(gs->arch, &st, (size_t)n, val);
   vmm__gdb_tohex(gs->resp, val, (size_t)size);
   return vmm__gdb_send(gs, gs->resp, 2 * (size_t)size);
 }
@@ -111,7 +111,7 @@ static int cmd_read_reg(struct vmm__gdbstub *gs, const char *p) {
 static int cmd_write_reg(struct vmm__gdbstub *gs, const char *p) {
   uint64_t n;
   if (vmm__gdb_parse_hex(&p, &n) < 0 || *p != '=' ||
-      n >= vmm__gdb_reg_count())
+      n >= vmm__gdb_reg_count(gs->arch))
     return reply_err(gs, 22);
   p++;
   struct vmm__gdb_state st;
@@ -119,10 +119,10 @@ static int cmd_write_reg(struct vmm__gdbstub *gs, const char *p) {
   if (vmm__gdb_state_get(v, &st) < 0)
     return reply_err(gs, 14);
   uint8_t val[16];
-  int size = vmm__gdb_reg_get(&st, (size_t)n, val);
+  int size = vmm__gdb_reg_get(gs->arch, &st, (size_t)n, val);
   if (strlen(p) != 2 * (size_t)size ||
       vmm__gdb_fromhex(val, p, (size_t)size) < 0 ||
-      vmm__gdb_reg_set(&st, (size_t)n, val) < 0)
+      vmm__gdb_reg_set(gs->arch, &st, (size_t)n, val) < 0)
     return reply_err(gs, 22);
   if (vmm__gdb_state_set(v, &st) < 0)
     return reply_err(gs, 14);
@@ -280,7 +280,7 @@ static int cmd_xfer_features(struct vmm__gdbstub *gs, const char *p) {
   uint64_t off, len;
   if (!parse_addr_len(&p, 0, &off, &len))
     return reply_err(gs, 22);
-  const char *xml = vmm__gdb_target_xml();
+  const char *xml = vmm__gdb_target_xml(gs->arch);
   size_t total = strlen(xml);
   if (off > total)
     return reply_err(gs, 22);

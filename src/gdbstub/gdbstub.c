@@ -18,6 +18,7 @@
 #include "error.h"
 #include "gdbstub_priv.h"
 #include "irq_internal.h"
+#include "regs.h"
 #include "run_internal.h"
 #include "vm_internal.h"
 
@@ -281,6 +282,12 @@ static void attach(struct vmm__gdbstub *gs, int fd) {
   if (!wait_parked(gs))
     gs->exited = true;
   make_stop_reply(gs);
+  /* The layout gdb gets for this connection: that of the vCPU's mode. */
+  struct vmm__gdb_state st;
+  gs->arch = VMM__GDB_ARCH_64;
+  if (!gs->exited &&
+      vmm__gdb_state_get(gs->vm->vcpus[gs->cur], &st) == 0)
+    gs->arch = vmm__gdb_arch_of(&st);
   if (gs->exited) {
     vmm_vm_stop_info_t info;
     vmm__run_stop_info(gs->vm, &info);

@@ -50,6 +50,7 @@ struct vmm__gdbstub {
   bool running;          /* gdb waits for a stop reply */
   bool exited;           /* the VM ended (W sent) */
   bool no_ack, swbreak, hwbreak;
+  int arch;              /* VMM__GDB_ARCH_*, chosen at attach */
   uint32_t cur;          /* vCPU of g/m/p (Hg) */
   uint32_t cont;         /* vCPU of s (Hc), UINT32_MAX: any */
   uint32_t step_vcpu;    /* stepping vCPU, UINT32_MAX: none */

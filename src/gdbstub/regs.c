@@ -27,7 +27,7 @@ struct reg {
 #define SYS "org.libvmm.x86.sys"
 
 /* gdb's amd64 order; idx indexes the vmm_regs_t fields listed below. */
-static const struct reg regs[] = {
+static const struct reg regs64[] = {
   {"rax", 8, S_GPR, 0, "int64", CORE, NULL},
   {"rbx", 8, S_GPR, 1, "int64", CORE, NULL},
   {"rcx", 8, S_GPR, 2, "int64", CORE, NULL},
@@ -95,15 +95,82 @@ static const struct reg regs[] = {
   {"efer", 8, S_CR, 5, "int", SYS, "system"},
 };
 
-#define NREGS (sizeof(regs) / sizeof(regs[0]))
+/* gdb's i386 order (eax ecx edx ebx esp ebp esi edi), 32-bit values: a
+ * guest in protected or real mode. */
+static const struct reg regs32[] = {
+  {"eax", 4, S_GPR, 0, "int32", CORE, NULL},
+  {"ecx", 4, S_GPR, 2, "int32", CORE, NULL},
+  {"edx", 4, S_GPR, 3, "int32", CORE, NULL},
+  {"ebx", 4, S_GPR, 1, "int32", CORE, NULL},
+  {"esp", 4, S_GPR, 6, "data_ptr", CORE, NULL},
+  {"ebp", 4, S_GPR, 7, "data_ptr", CORE, NULL},
+  {"esi", 4, S_GPR, 4, "int32", CORE, NULL},
+  {"edi", 4, S_GPR, 5, "int32", CORE, NULL},
+  {"eip", 4, S_RIP, 0, "code_ptr", CORE, NULL},
+  {"eflags", 4, S_RFLAGS, 0, "i386_eflags", CORE, NULL},
+  {"cs", 4, S_SEL, 0, "int32", CORE, NULL},
+  {"ss", 4, S_SEL, 5, "int32", CORE, NULL},
+  {"ds", 4, S_SEL, 1, "int32", CORE, NULL},
+  {"es", 4, S_SEL, 2, "int32", CORE, NULL},
+  {"fs", 4, S_SEL, 3, "int32", CORE, NULL},
+  {"gs", 4, S_SEL, 4, "int32", CORE, NULL},
+  {"st0", 10, S_ST, 0, "i387_ext", CORE, NULL},
+  {"st1", 10, S_ST, 1, "i387_ext", CORE, NULL},
+  {"st2", 10, S_ST, 2, "i387_ext", CORE, NULL},
+  {"st3", 10, S_ST, 3, "i387_ext", CORE, NULL},
+  {"st4", 10, S_ST, 4, "i387_ext", CORE, NULL},
+  {"st5", 10, S_ST, 5, "i387_ext", CORE, NULL},
+  {"st6", 10, S_ST, 6, "i387_ext", CORE, NULL},
+  {"st7", 10, S_ST, 7, "i387_ext", CORE, NULL},
+  {"fctrl", 4, S_FPC, 0, "int", CORE, "float"},
+  {"fstat", 4, S_FPC, 1, "int", CORE, "float"},
+  {"ftag", 4, S_FPC, 2, "int", CORE, "float"},
+  {"fiseg", 4, S_FPC, 3, "int", CORE, "float"},
+  {"fioff", 4, S_FPC, 4, "int", CORE, "float"},
+  {"foseg", 4, S_FPC, 5, "int", CORE, "float"},
+  {"fooff", 4, S_FPC, 6, "int", CORE, "float"},
+  {"fop", 4, S_FPC, 7, "int", CORE, "float"},
+  {"xmm0", 16, S_XMM, 0, "vec128", SSE, NULL},
+  {"xmm1", 16, S_XMM, 1, "vec128", SSE, NULL},
+  {"xmm2", 16, S_XMM, 2, "vec128", SSE, NULL},
+  {"xmm3", 16, S_XMM, 3, "vec128", SSE, NULL},
+  {"xmm4", 16, S_XMM, 4, "vec128", SSE, NULL},
+  {"xmm5", 16, S_XMM, 5, "vec128", SSE, NULL},
+  {"xmm6", 16, S_XMM, 6, "vec128", SSE, NULL},
+  {"xmm7", 16, S_XMM, 7, "vec128", SSE, NULL},
+  {"mxcsr", 4, S_MXCSR, 0, "int", SSE, "vector"},
+  /* No fs_base/gs_base: gdb 13 failed an internal assertion on the
+   * i386 segments feature. */
+  {"cr0", 8, S_CR, 0, "int", SYS, "system"},
+  {"cr2", 8, S_CR, 1, "int", SYS, "system"},
+  {"cr3", 8, S_CR, 2, "int", SYS, "system"},
+  {"cr4", 8, S_CR, 3, "int", SYS, "system"},
+  {"cr8", 8, S_CR, 4, "int", SYS, "system"},
+  {"efer", 8, S_CR, 5, "int", SYS, "system"},
+};
 
-size_t vmm__gdb_reg_count(void) { return NREGS; }
+struct table {
+  const struct reg *regs;
+  size_t n;
+  const char *arch;
+};
 
-size_t vmm__gdb_regs_size(void) {
+static const struct table tables[2] = {
+  {regs64, sizeof(regs64) / sizeof(regs64[0]), "i386:x86-64"},
+  {regs32, sizeof(regs32) / sizeof(regs32[0]), "i386"},
+};
+
+size_t vmm__gdb_reg_count(int arch) { return tables[arch != 0].n; }
+
+size_t vmm__gdb_regs_size(int arch) {
   size_t n = 0;
-  for (size_t i = 0; i < NREGS; i++)
-    n += regs[i].size;
+  for (size_t i = 0; i < tables[arch != 0].n; i++)
+    n += tables[arch != 0].regs[i].size;
   return n;
+}
+
+int vmm__gdb_arch_of(const struct vmm__gdb_state *st) {
+  return (st->sregs.efer & (1u << 10)) ? VMM__GDB_ARCH_64 : VMM__GDB_ARCH_32;
 }
 
 int vmm__gdb_state_get(vmm_vcpu_t *vcpu, struct vmm__gdb_state *st) {
@@ -172,12 +239,12 @@ static uint64_t get(const uint8_t *in, unsigned size) {
   return v;
 }
 
-int vmm__gdb_reg_get(const struct vmm__gdb_state *cst, size_t n,
+int vmm__gdb_reg_get(int arch, const struct vmm__gdb_state *cst, size_t n,
                      uint8_t *out) {
-  if (n >= NREGS)
+  if (n >= tables[arch != 0].n)
     return -1;
   struct vmm__gdb_state *st = (struct vmm__gdb_state *)cst; /* read only */
-  const struct reg *r = &regs[n];
+  const struct reg *r = &tables[arch != 0].regs[n];
   uint64_t v = 0;
   switch (r->src) {
   case S_GPR: v = *gpr(&st->regs, r->idx); break;
@@ -206,10 +273,11 @@ int vmm__gdb_reg_get(const struct vmm__gdb_state *cst, size_t n,
   return r->size;
 }
 
-int vmm__gdb_reg_set(struct vmm__gdb_state *st, size_t n, const uint8_t *in) {
-  if (n >= NREGS)
+int vmm__gdb_reg_set(int arch, struct vmm__gdb_state *st, size_t n,
+                     const uint8_t *in) {
+  if (n >= tables[arch != 0].n)
     return -1;
-  const struct reg *r = &regs[n];
+  const struct reg *r = &tables[arch != 0].regs[n];
   uint64_t v = r->size <= 8 ? get(in, r->size) : 0;
   switch (r->src) {
   case S_GPR: *gpr(&st->regs, r->idx) = v; break;
@@ -254,8 +322,7 @@ int vmm__gdb_reg_set(struct vmm__gdb_state *st, size_t n, const uint8_t *in) {
 static const char xml_head[] =
     "<?xml version=\"1.0\"?>\n"
     "<!DOCTYPE target SYSTEM \"gdb-target.dtd\">\n"
-    "<target version=\"1.0\">\n"
-    "<architecture>i386:x86-64</architecture>\n";
+    "<target version=\"1.0\">\n";
 
 /* Types the core and sse features use; gdb knows int*, i387_ext, ... */
 static const char xml_core_types[] =
@@ -296,20 +363,21 @@ static const char xml_sse_types[] =
     "<field name=\"uint128\" type=\"uint128\"/>"
     "</union>\n";
 
-static char xml[12288];
+static char xmls[2][12288];
 static pthread_once_t xml_once = PTHREAD_ONCE_INIT;
 
-static void build_xml(void) {
+static void build_one(char *xml, size_t cap, const struct table *t) {
+  const struct reg *regs = t->regs;
   size_t o = 0;
 #define ADD(...)                                                              \
   do {                                                                        \
-    int n_ = snprintf(xml + o, sizeof(xml) - o, __VA_ARGS__);                 \
-    if (n_ > 0 && (size_t)n_ < sizeof(xml) - o)                               \
+    int n_ = snprintf(xml + o, cap - o, __VA_ARGS__);                         \
+    if (n_ > 0 && (size_t)n_ < cap - o)                                       \
       o += (size_t)n_;                                                        \
   } while (0)
-  ADD("%s", xml_head);
+  ADD("%s<architecture>%s</architecture>\n", xml_head, t->arch);
   const char *feature = NULL;
-  for (size_t i = 0; i < NREGS; i++) {
+  for (size_t i = 0; i < t->n; i++) {
     if (!feature || strcmp(feature, regs[i].feature) != 0) {
       if (feature)
         ADD("</feature>\n");
@@ -329,7 +397,12 @@ static void build_xml(void) {
 #undef ADD
 }
 
-const char *vmm__gdb_target_xml(void) {
+static void build_xml(void) {
+  for (int i = 0; i < 2; i++)
+    build_one(xmls[i], sizeof(xmls[i]), &tables[i]);
+}
+
+const char *vmm__gdb_target_xml(int arch) {
   pthread_once(&xml_once, build_xml);
-  return xml;
+  return xmls[arch != 0];
 }

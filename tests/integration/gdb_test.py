@@ -159,10 +159,49 @@ def scenario_watch(args, addr, target, label):
           "watchpoint", out)
 
 
+def scenario_vmm_boot(args, sockdir):
+    """examples/vmm-boot --gdb with the 32-bit PVH test kernel: gdb gets
+    the i386 register layout and the guest's exit status."""
+    path = os.path.join(sockdir, "boot.sock")
+    boot = subprocess.Popen([args.vmm_boot, "--kernel", args.pvh,
+                             "--console", "none", "--gdb", "unix:" + path],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True)
+    line = boot.stdout.readline()
+    if "waiting for gdb" not in line:
+        boot.kill()
+        check(False, "vmm-boot --gdb listens", line + boot.communicate()[0])
+        return
+    cmd = ["gdb", "-nx", "-batch", "-ex", "file " + args.pvh,
+           "-ex", "target remote " + path, "-ex", "print $eip == _start",
+           "-ex", "break boot_main", "-ex", "continue",
+           "-ex", "stepi", "-ex", "print $eip == boot_main",
+           "-ex", "delete", "-ex", "continue"]
+    try:
+        gout = subprocess.run(cmd, stdout=subprocess.PIPE,
+                              stderr=subprocess.STDOUT, text=True,
+                              timeout=120).stdout
+    except subprocess.TimeoutExpired:
+        gout = "[gdb timed out]"
+    try:
+        bout = boot.communicate(timeout=30)[0]
+    except subprocess.TimeoutExpired:
+        boot.kill()
+        bout = boot.communicate()[0]
+    out = gout + line + bout
+    check("$1 = 1" in gout, "vmm-boot: 32-bit guest held at its entry", out)
+    check("Breakpoint 1, boot_main" in gout, "vmm-boot: breakpoint", out)
+    check("$2 = 0" in gout, "vmm-boot: stepi", out)
+    check("exited with code 01" in gout and boot.returncode == 1,
+          "vmm-boot: gdb sees the guest's exit status", out)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--host", required=True)
     ap.add_argument("--guest", required=True)
+    ap.add_argument("--vmm-boot", help="examples/vmm-boot, for --gdb")
+    ap.add_argument("--pvh", help="the 32-bit PVH test kernel")
     ap.add_argument("--expect-watch", action="store_true",
                     help="fail when a data watchpoint does not trigger")
     args = ap.parse_args()
@@ -189,6 +228,8 @@ def main():
             scenario_hw(args, "unix:" + path1, path1, "unix2")
         path2 = os.path.join(sockdir, "gdb2.sock")
         scenario_watch(args, "unix:" + path2, path2, "watch")
+        if args.vmm_boot and args.pvh:
+            scenario_vmm_boot(args, sockdir)
     finally:
         shutil.rmtree(sockdir, ignore_errors=True)
     if FAILS:
