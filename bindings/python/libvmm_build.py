@@ -314,7 +314,12 @@ def _flags():
         else:
             ldflags.append(f)
     return dict(include_dirs=inc, library_dirs=lib_dirs, libraries=libs,
-                extra_compile_args=cflags + ["-Werror=implicit-function-declaration"],
+                extra_compile_args=cflags + [
+                    # a declaration above that disagrees with the header
+                    # fails the build instead of warning
+                    "-Werror=implicit-function-declaration",
+                    "-Werror=incompatible-pointer-types",
+                    "-Werror=int-conversion"],
                 extra_link_args=ldflags)
 
 
