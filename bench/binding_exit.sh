@@ -63,7 +63,9 @@ pyprog=("$stage/venv/bin/python" "$root/bench/binding_exit.py")
 # Go, when there is a toolchain and the Go half of the benchmark.
 goprog=()
 if command -v go >/dev/null && [ -f "$root/bench/binding_exit_go/main.go" ]; then
+  # A fresh, writable Go cache (it would not notice changed C headers).
   if (cd "$root/bench/binding_exit_go" && GOFLAGS=-mod=mod GOPROXY=off \
+        GOCACHE="$stage/go-cache" GOPATH="$stage/go-path" \
         go build -o "$stage/binding_exit_go" .); then
     goprog=("$stage/binding_exit_go" -guest)
   else
