@@ -289,3 +289,36 @@ def test_a_dropped_vm_is_destroyed():
     del vm
     gc.collect()
     assert ref() is None
+
+
+def test_devices_are_created_and_described(tmp_path):
+    import socket
+    img = tmp_path / "disk.img"
+    img.write_bytes(b"\0" * 4096)
+    a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    with libvmm.VM(irqchip=True) as vm:
+        vm.map_memory(0, 4 << 20)
+        vm.create_vcpu()
+        con = vm.add_virtio_console(vm.chardev_buffer(4096))
+        blk = vm.add_virtio_blk(img, readonly=True, serial="py-disk")
+        net = vm.add_virtio_net(fd=a.detach(), mac="52:54:00:12:34:56")
+        rng = vm.add_virtio_rng(transport="pci")
+        uart = vm.add_uart(chardev=vm.chardev_buffer())
+        vm.add_debug_exit()
+        assert [d.type for d in (con, blk, net, rng, uart)] == \
+            ["virtio-console", "virtio-blk", "virtio-net", "virtio-rng",
+             "uart16550"]
+        assert len({con.mmio_base, blk.mmio_base, net.mmio_base}) == 3
+        assert net.mac == "52:54:00:12:34:56"
+        blk.id = "disk0"
+        d = vm.describe()
+        types = [x["type"] for x in d["devices"]]
+        assert types[:4] == ["virtio-console", "virtio-blk", "virtio-net",
+                             "virtio-rng"]
+        disk = d["devices"][1]
+        assert disk["id"] == "disk0" and disk["readonly"] is True
+        assert d["devices"][3]["transport"] == "pci"
+        with pytest.raises(libvmm.VmmError) as ei:
+            vm.add_virtio_blk(tmp_path / "missing.img")
+        assert ei.value.code == libvmm.VMM_ENOENT
+    b.close()
