@@ -22,6 +22,15 @@ build=$(cd "$build" && pwd)
 suites=("$@")
 [ ${#suites[@]} -eq 0 ] && suites=(python go)
 
+# A sanitizer build cannot be loaded into an ordinary interpreter or Go
+# program (the ASan runtime must come first): say so instead of failing.
+sanitize=$(meson introspect --buildoptions "$build" | /usr/bin/python3 -c \
+  'import json, sys; print(next((o["value"] for o in json.load(sys.stdin) if o["name"] == "b_sanitize"), "none"))')
+if [ "$sanitize" != none ]; then
+  echo "test-bindings: SKIP: $build is built with -Db_sanitize=$sanitize; use a build without sanitizers"
+  exit 77
+fi
+
 stage=$(mktemp -d /tmp/libvmm-bindings.XXXXXX)
 trap 'rm -rf "$stage"' EXIT
 
