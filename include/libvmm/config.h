@@ -21,7 +21,8 @@ typedef struct vmm_config vmm_config_t;
  * unknown fields, ranges and alignment, overlapping memory regions and
  * device ports, duplicate device ids, files that must exist. A failure
  * returns VMM_EINVAL (or VMM_ENOENT for a missing file, VMM_ERANGE for a
- * value out of range, VMM_EOVERLAP for overlapping ranges) and
+ * value out of range, VMM_EOVERLAP for overlapping ranges, VMM_EEXIST for
+ * a duplicate id or an existing socket path; docs/config.md lists all) and
  * vmm_last_error() starts with the JSON path of the offending field:
  * "devices[2].path: no such file". Relative paths are taken relative to
  * the current directory. `*out` is NULL on failure.
