@@ -141,6 +141,13 @@ int main(int argc, char **argv) {
   }
 
   watch.vm = vm;
+  /* The vCPUs the description made (ids from 0 up), so that a stop from
+   * outside can say where each one was. */
+  static vmm_vcpu_t *vcpus[VMM_MAX_VCPUS];
+  while (watch.n_vcpus < VMM_MAX_VCPUS &&
+         (vcpus[watch.n_vcpus] = vmm_vm_get_vcpu(vm, watch.n_vcpus)) != NULL)
+    watch.n_vcpus++;
+  watch.vcpus = vcpus;
   if ((rc = stop_watch_exits(&watch)) < 0)
     fail_call("setting the exit hook", rc);
   else

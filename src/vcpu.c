@@ -129,6 +129,16 @@ vmm_vm_t *vmm_vcpu_vm(const vmm_vcpu_t *vcpu) {
   return vmm__handle_valid(vcpu, VMM__H_VCPU) ? vcpu->vm : NULL;
 }
 
+vmm_vcpu_t *vmm_vm_get_vcpu(vmm_vm_t *vm, uint32_t id) {
+  if (!vmm__handle_valid(vm, VMM__H_VM) || id >= vm->max_vcpus)
+    return NULL;
+  /* The slot is written under the VM lock by vmm_vcpu_create(). */
+  pthread_rwlock_rdlock(&vm->lock);
+  vmm_vcpu_t *vcpu = vm->vcpus[id];
+  pthread_rwlock_unlock(&vm->lock);
+  return vcpu;
+}
+
 /* ---- the run loop --------------------------------------------------- */
 
 /*

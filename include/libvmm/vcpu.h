@@ -97,6 +97,11 @@ typedef struct vmm_exit {
 VMM_EXPORT int vmm_vcpu_create(vmm_vm_t *vm, uint32_t id, vmm_vcpu_t **out);
 VMM_EXPORT uint32_t vmm_vcpu_id(const vmm_vcpu_t *vcpu);
 VMM_EXPORT vmm_vm_t *vmm_vcpu_vm(const vmm_vcpu_t *vcpu);
+/* vCPU `id` of `vm`, or NULL when there is none (or `vm` is not a live
+ * VM): for code that did not create the vCPUs itself, e.g. a launcher
+ * showing where each one was after a VM made by
+ * vmm_vm_create_from_config() stopped. */
+VMM_EXPORT vmm_vcpu_t *vmm_vm_get_vcpu(vmm_vm_t *vm, uint32_t id);
 
 /*
  * Runs the vCPU on the calling thread until an exit that no registered

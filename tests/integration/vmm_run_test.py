@@ -430,6 +430,9 @@ def signals_without_terminal():
             r = Run(p.returncode, out.decode(), err.decode())
             expect_status(r, 128 + sig)
             check("stopped by signal" in r.err, "says so", r)
+            # Where the vCPU was, with its registers (vmm_vm_get_vcpu()).
+            check("at the stop: vCPU 0 rip 0x" in r.err and "rflags" in r.err,
+                  "where vCPU 0 was", r)
 
 
 def control(path, request):
