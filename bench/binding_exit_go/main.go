@@ -8,42 +8,14 @@
 // itself) reads the `go_ns=` and `go_cpu_ns=` lines.
 //
 //	binding_exit_go [-guest bench/pio_loop.elf] [-n 100000] [-rounds 5] [-c]
+//	binding_exit_go -cgo      (bare C-to-Go calls, hot / after busy / after sleep)
 //
 // Exit status 77 (skip) without a usable /dev/kvm.
 package main
 
 /*
 #cgo pkg-config: libvmm
-#include <time.h>
-
-#include <libvmm/libvmm.h>
-
-// The vCPU thread's CPU time, as bench/binding_exit.c measures it.
-static uint64_t thread_cpu_ns(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-  return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
-// The C handler: the same check as the Go one (the guest writes its loop
-// counter), so both do the same work per exit.
-static uint64_t c_seen;
-
-static int c_count(vmm_vcpu_t *vcpu, uint64_t port, uint8_t *data,
-                   uint32_t size, int is_write, void *opaque) {
-  (void)vcpu, (void)port, (void)size, (void)opaque;
-  if (!is_write || data[0] != (uint8_t)c_seen)
-    return VMM_EIO;
-  c_seen++;
-  return 0;
-}
-
-static int c_register(void *vm, uint16_t port) {
-  c_seen = 0;
-  return vmm_io_register(vm, VMM_IO_PIO, port, 1, c_count, NULL);
-}
-
-static uint64_t c_count_seen(void) { return c_seen; }
+#include "cside.h"
 */
 import "C"
 
@@ -71,7 +43,12 @@ func main() {
 	n := flag.Uint64("n", 100000, "exits per round")
 	rounds := flag.Int("rounds", 5, "rounds per handler (the median is printed)")
 	withC := flag.Bool("c", false, "also time a C handler, in alternate rounds")
+	cgoOnly := flag.Bool("cgo", false, "time bare C-to-Go calls instead (no VM)")
 	flag.Parse()
+	if *cgoOnly {
+		cgoCalls()
+		return
+	}
 	if *guest == "" {
 		*guest = os.Getenv("LIBVMM_BENCH_GUEST")
 	}
@@ -121,6 +98,24 @@ func main() {
 	}
 	fmt.Printf("go_cpu_ns=%.1f\n", median(cpuGo))
 	fmt.Printf("go_ns=%.1f\n", g)
+}
+
+var nops uint64
+
+//export goNop
+func goNop(i C.uint64_t) C.int {
+	nops += uint64(i)
+	return 0
+}
+
+// cgoCalls prints what a C-to-Go call costs by itself, hot and after the
+// thread was busy or off the CPU for 30 us.
+func cgoCalls() {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	fmt.Printf("cgo call: tight loop %.1f ns, after 30 us busy in C %.1f ns, after 30 us asleep %.1f ns\n",
+		float64(C.cgo_call_ns(200000, 0)), float64(C.cgo_call_ns(5000, 1)),
+		float64(C.cgo_call_ns(5000, 2)))
 }
 
 func median(v []float64) float64 {
