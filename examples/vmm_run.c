@@ -134,6 +134,17 @@ int main(int argc, char **argv) {
     term_close(term);
     return EXIT_SETUP;
   }
+  /* After the working directory is the user's again: a relative unix
+   * socket path is theirs. */
+  if (o.gdb && !o.describe) {
+    if ((rc = vmm_gdbstub_start(vm, o.gdb)) < 0) {
+      fail_call("starting the gdb stub", rc);
+      term_close(term);
+      vmm_vm_destroy(vm);
+      return EXIT_SETUP;
+    }
+    fprintf(stderr, "vmm-run: waiting for gdb on %s\n", o.gdb);
+  }
   if (o.describe) {
     status = describe(vm);
     vmm_vm_destroy(vm);

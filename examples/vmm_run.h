@@ -17,6 +17,7 @@ struct run_options {
   const char *sets[MAX_SETS]; /* "key=value" overrides, in order */
   unsigned n_sets;
   const char *control; /* --control PATH (absolute by then), or NULL */
+  const char *gdb;     /* --gdb ADDR, or NULL */
   bool timings, describe, check;
 };
 

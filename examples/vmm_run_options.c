@@ -13,7 +13,8 @@ static void print_help(FILE *f) {
 "    vmm-run - run a virtual machine described in JSON, on libvmm\n"
 "\n"
 "SYNOPSIS\n"
-"    vmm-run [--timings] [--set KEY=VALUE]... [--control PATH] VM.json\n"
+"    vmm-run [--timings] [--set KEY=VALUE]... [--control PATH]\n"
+"            [--gdb ADDR] VM.json\n"
 "    vmm-run --describe [--set KEY=VALUE]... VM.json\n"
 "    vmm-run --check [--set KEY=VALUE]... VM.json\n"
 "    vmm-run --help | --version\n"
@@ -56,6 +57,10 @@ static void print_help(FILE *f) {
 "    --control PATH\n"
 "        Serve the control socket (docs/control-api.md) at PATH, relative\n"
 "        to the current directory: --set control.path=PATH made absolute.\n"
+"    --gdb tcp:HOST:PORT|unix:PATH\n"
+"        Serve gdb there (vmm_gdbstub_start(), docs/gdb.md): the vCPUs wait\n"
+"        at their first instruction until gdb connects and continues. A\n"
+"        relative PATH is taken from the current directory.\n"
 "    --describe\n"
 "        Build the VM, print its description (vmm_vm_describe_json(): the\n"
 "        description with every default filled in) on stdout and exit\n"
@@ -174,6 +179,11 @@ int run_parse_options(int argc, char **argv, struct run_options *o) {
         return usage_error("--control needs a path");
       if (!(o->control = absolute(v)))
         return usage_error("--control %s: path too long", v);
+    } else if (IS("--gdb")) {
+      const char *v = VALUE();
+      if (!v || (strncmp(v, "tcp:", 4) && strncmp(v, "unix:", 5)))
+        return usage_error("--gdb needs tcp:HOST:PORT or unix:PATH");
+      o->gdb = v;
     } else if (a[0] == '-' && a[1]) {
       return usage_error("unknown option %s", a);
     } else if (o->config) {

@@ -160,11 +160,13 @@ def scenario_watch(args, addr, target, label):
 
 
 def scenario_vmm_boot(args, sockdir):
-    """examples/vmm-boot --gdb with the 32-bit PVH test kernel: gdb gets
-    the i386 register layout and the guest's exit status."""
+    """examples/vmm-boot --gdb with the 32-bit PVH test kernel and two
+    vCPUs (the second never started by the guest): gdb gets the i386
+    register layout, both threads and the guest's exit status."""
     path = os.path.join(sockdir, "boot.sock")
     boot = subprocess.Popen([args.vmm_boot, "--kernel", args.pvh,
-                             "--console", "none", "--gdb", "unix:" + path],
+                             "--cpus", "2", "--console", "none",
+                             "--gdb", "unix:" + path],
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                             text=True)
     line = boot.stdout.readline()
@@ -174,7 +176,7 @@ def scenario_vmm_boot(args, sockdir):
         return
     cmd = ["gdb", "-nx", "-batch", "-ex", "file " + args.pvh,
            "-ex", "target remote " + path, "-ex", "print $eip == _start",
-           "-ex", "break boot_main", "-ex", "continue",
+           "-ex", "break boot_main", "-ex", "continue", "-ex", "info threads",
            "-ex", "stepi", "-ex", "print $eip == boot_main",
            "-ex", "delete", "-ex", "continue"]
     try:
@@ -192,8 +194,42 @@ def scenario_vmm_boot(args, sockdir):
     check("$1 = 1" in gout, "vmm-boot: 32-bit guest held at its entry", out)
     check("Breakpoint 1, boot_main" in gout, "vmm-boot: breakpoint", out)
     check("$2 = 0" in gout, "vmm-boot: stepi", out)
+    check("Thread 2 (vCPU 1)" in gout, "vmm-boot: two vCPUs, two threads",
+          out)
     check("exited with code 01" in gout and boot.returncode == 1,
           "vmm-boot: gdb sees the guest's exit status", out)
+
+
+def scenario_vmm_run(args, sockdir):
+    """examples/vmm-run --gdb with examples/configs/hello.json."""
+    path = os.path.join(sockdir, "run.sock")
+    vr = subprocess.Popen([args.vmm_run, "--gdb", "unix:" + path,
+                           args.hello_json], stdin=subprocess.DEVNULL,
+                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                          text=True)
+    line = vr.stdout.readline()
+    if "waiting for gdb" not in line:
+        vr.kill()
+        check(False, "vmm-run --gdb listens", line + vr.communicate()[0])
+        return
+    cmd = ["gdb", "-nx", "-batch", "-ex", "file " + args.pvh,
+           "-ex", "target remote " + path, "-ex", "break boot_main",
+           "-ex", "continue", "-ex", "delete", "-ex", "continue"]
+    try:
+        gout = subprocess.run(cmd, stdout=subprocess.PIPE,
+                              stderr=subprocess.STDOUT, text=True,
+                              timeout=120).stdout
+    except subprocess.TimeoutExpired:
+        gout = "[gdb timed out]"
+    try:
+        vout = vr.communicate(timeout=30)[0]
+    except subprocess.TimeoutExpired:
+        vr.kill()
+        vout = vr.communicate()[0]
+    out = gout + line + vout
+    check("Breakpoint 1, boot_main" in gout, "vmm-run: breakpoint", out)
+    check("exited normally" in gout and "powered off" in vout and
+          vr.returncode == 0, "vmm-run: runs to the power-off", out)
 
 
 def main():
@@ -202,6 +238,8 @@ def main():
     ap.add_argument("--guest", required=True)
     ap.add_argument("--vmm-boot", help="examples/vmm-boot, for --gdb")
     ap.add_argument("--pvh", help="the 32-bit PVH test kernel")
+    ap.add_argument("--vmm-run", help="examples/vmm-run, for --gdb")
+    ap.add_argument("--hello-json", help="examples/configs/hello.json")
     ap.add_argument("--expect-watch", action="store_true",
                     help="fail when a data watchpoint does not trigger")
     args = ap.parse_args()
@@ -230,6 +268,8 @@ def main():
         scenario_watch(args, "unix:" + path2, path2, "watch")
         if args.vmm_boot and args.pvh:
             scenario_vmm_boot(args, sockdir)
+        if args.vmm_run and args.hello_json and args.pvh:
+            scenario_vmm_run(args, sockdir)
     finally:
         shutil.rmtree(sockdir, ignore_errors=True)
     if FAILS:
