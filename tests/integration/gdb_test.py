@@ -159,6 +159,31 @@ def scenario_watch(args, addr, target, label):
           "watchpoint", out)
 
 
+def scenario_int3(args, addr, target, label):
+    """Five breakpoints: four go into the debug registers (on functions
+    the guest never calls), the fifth, on gdb_step, becomes an INT3
+    patch. Only ring-0 INT3s exit on this machine's KVM (docs/gdb.md)."""
+    gout, hout = run(args, addr, target, [
+        "break guest_abort", "break guest_exception", "break guest_done",
+        "break memcmp", "break gdb_step",
+        "continue",
+        "print n",
+        "x/1xb gdb_step",
+        "continue",
+        "print n",
+        "delete",
+        "continue",
+    ])
+    out = gout + hout
+    check("Breakpoint 5, gdb_step (n=n@entry=1)" in gout and
+          "Breakpoint 5, gdb_step (n=n@entry=2)" in gout,
+          label + ": a fifth breakpoint (INT3 patch) hits twice", out)
+    check("<gdb_step>:\t0x" in gout and "<gdb_step>:\t0xcc" not in gout,
+          label + ": stopped, memory shows the original byte", out)
+    check("exited normally" in gout and "counter=15 sum=70" in hout,
+          label + ": patch removed, the guest computes as without gdb", out)
+
+
 def scenario_vmm_boot(args, sockdir):
     """examples/vmm-boot --gdb with the 32-bit PVH test kernel and two
     vCPUs (the second never started by the guest): gdb gets the i386
@@ -266,6 +291,8 @@ def main():
             scenario_hw(args, "unix:" + path1, path1, "unix2")
         path2 = os.path.join(sockdir, "gdb2.sock")
         scenario_watch(args, "unix:" + path2, path2, "watch")
+        path3 = os.path.join(sockdir, "gdb3.sock")
+        scenario_int3(args, "unix:" + path3, path3, "int3")
         if args.vmm_boot and args.pvh:
             scenario_vmm_boot(args, sockdir)
         if args.vmm_run and args.hello_json and args.pvh:
