@@ -74,12 +74,13 @@ test_python() {
 # BUILD_DIR/go (writable in CI). The cache starts empty on every run: Go's
 # build cache does not notice changed C headers or pkg-config output
 # (golang/go#24355), and a stale cgo build of older headers would test the
-# wrong thing; a fresh build takes seconds. cgo finds the staged
-# libvmm through pkg-config like any user's build. Steps: go vet, go test on
-# the test guests, the examples built and run, bench/binding_exit_go built
-# into BUILD_DIR/bench (for bench/binding_exit.sh) and run briefly, and the
-# compile-time version check shown to refuse a libvmm of another major
-# version. A subshell keeps the Go environment to this suite.
+# wrong thing; a fresh build takes seconds (the -race one ~30 s). cgo finds
+# the staged libvmm through pkg-config like any user's build. Steps: go vet,
+# go test on the test guests (also with -race), the examples built and run,
+# bench/binding_exit_go built into BUILD_DIR/bench (for bench/binding_exit.sh)
+# and run briefly, and the compile-time version check shown to refuse a
+# libvmm of another major version. A subshell keeps the Go environment to
+# this suite.
 test_go() (
   set -euo pipefail
   command -v go >/dev/null || {
@@ -94,6 +95,8 @@ test_go() (
   cd "$src"
   go vet ./...
   go test -count=1 -v ./...
+  # Again under the race detector: handlers also run on libvmm's threads.
+  go test -count=1 -race .
   go build -o "$bin/" ./examples/...
   (cd "$root/bench/binding_exit_go" && go vet . &&
      go build -o "$build/bench/binding_exit_go" .)
