@@ -18,6 +18,8 @@
 
 int vmm__gdb_mem(vmm_vcpu_t *vcpu, uint64_t gva, void *buf, size_t len,
                  bool write) {
+  if (!vcpu) /* a VM without vCPUs: no paging to translate through */
+    return vmm__error(VMM_EINVAL, "gdb: the VM has no vCPU");
   vmm_vm_t *vm = vcpu->vm;
   uint8_t *p = buf;
   while (len > 0) {
