@@ -49,8 +49,10 @@ stage=$(mktemp -d /tmp/libvmm-binding-exit.XXXXXX)
 trap 'rm -rf "$stage"' EXIT
 meson install -C "$build" --destdir "$stage/root" --no-rebuild --quiet
 pc=$(find "$stage/root" -name libvmm.pc -path '*/pkgconfig/*' | head -n1)
-export PKG_CONFIG_PATH=$(dirname "$pc") PKG_CONFIG_SYSROOT_DIR=$stage/root
-export LD_LIBRARY_PATH=$(dirname "$(dirname "$pc")")
+pcdir=$(dirname "$pc")
+export PKG_CONFIG_PATH=$pcdir PKG_CONFIG_SYSROOT_DIR=$stage/root
+LD_LIBRARY_PATH=$(dirname "$pcdir")
+export LD_LIBRARY_PATH
 
 # Python: Debian's interpreter, a venv over the system packages (cffi).
 /usr/bin/python3 -m venv --system-site-packages "$stage/venv"

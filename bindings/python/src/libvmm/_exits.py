@@ -7,7 +7,7 @@ possible until the vCPU runs again.
 """
 from dataclasses import dataclass, field
 
-from ._native import ffi, lib
+from ._native import ffi
 
 EXIT_NONE = 0
 EXIT_HLT = 1
