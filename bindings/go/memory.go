@@ -63,6 +63,30 @@ func (r *MemoryRegion) Unmap() error {
 	return call("vmm_mem_unmap", func() C.int { return C.vmm_mem_unmap(r.c) })
 }
 
+// DirtyLog returns the pages written since the last ClearDirtyLog of a
+// region mapped with MemDirtyLog: bit i of word i/64 for the page at
+// GPA() + i*PageSize (guest writes and host WriteMemory alike).
+func (r *MemoryRegion) DirtyLog() ([]uint64, error) {
+	pages := (r.Size() + PageSize - 1) / PageSize
+	words := make([]uint64, (pages+63)/64)
+	if len(words) == 0 {
+		return words, nil
+	}
+	err := call("vmm_mem_dirty_log_get", func() C.int {
+		return C.vmm_mem_dirty_log_get(r.c, (*C.uint64_t)(unsafe.Pointer(&words[0])),
+			C.size_t(len(words)*8))
+	})
+	if err != nil {
+		return nil, err
+	}
+	return words, nil
+}
+
+// ClearDirtyLog forgets the pages written until now.
+func (r *MemoryRegion) ClearDirtyLog() error {
+	return call("vmm_mem_dirty_log_clear", func() C.int { return C.vmm_mem_dirty_log_clear(r.c) })
+}
+
 // ReadMemory copies guest memory at gpa into p (EFAULT, and nothing
 // copied, when any byte lies outside guest memory).
 func (vm *VM) ReadMemory(gpa uint64, p []byte) error {

@@ -755,3 +755,45 @@ func TestCancelInHandler(t *testing.T) {
 		t.Fatalf("printed %q", out.String())
 	}
 }
+
+func TestDirtyLog(t *testing.T) {
+	needKVM(t)
+	vm, err := vmm.NewVM()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer vm.Close()
+	r, err := vm.MapMemory(0x100000, 70*vmm.PageSize, vmm.MemDirtyLog)
+	if err != nil {
+		t.Fatal(err)
+	}
+	plain, err := vm.MapMemory(0x200000, vmm.PageSize, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := plain.DirtyLog(); err == nil {
+		t.Fatal("DirtyLog of a region without MemDirtyLog succeeded")
+	}
+	if err := r.ClearDirtyLog(); err != nil {
+		t.Fatal(err)
+	}
+	// Host writes are logged: pages 3 and 66 (the second word).
+	for _, page := range []uint64{3, 66} {
+		if err := vm.WriteMemory(r.GPA()+page*vmm.PageSize+8, []byte{1}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	log, err := r.DirtyLog()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(log) != 2 || log[0] != 1<<3 || log[1] != 1<<2 {
+		t.Fatalf("dirty log %#x, want [0x8 0x4]", log)
+	}
+	if err := r.ClearDirtyLog(); err != nil {
+		t.Fatal(err)
+	}
+	if log, err = r.DirtyLog(); err != nil || log[0] != 0 || log[1] != 0 {
+		t.Fatalf("after clear: %#x %v", log, err)
+	}
+}
