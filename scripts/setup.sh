@@ -17,7 +17,7 @@ packages=(
   # the nested machine and the QEMU side of bench/linux_boot
   qemu-system-x86 busybox-static cpio e2fsprogs xz-utils kmod
   acpica-tools                   # iasl: the ACPI table test disassembles what libvmm writes
-  clang                          # the libFuzzer target tests/fuzz/config_fuzz (optional)
+  clang libclang-rt-14-dev       # the libFuzzer target tests/fuzz/config_fuzz (its runtime)
   golang-go                      # the Go binding (bindings/go) and its tests
   # bindings/python (scripts/test-bindings.sh): cffi API mode, pytest, an
   # offline pip install into a venv that sees the system packages
