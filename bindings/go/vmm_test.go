@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -795,5 +796,125 @@ func TestDirtyLog(t *testing.T) {
 	}
 	if log, err = r.DirtyLog(); err != nil || log[0] != 0 || log[1] != 0 {
 		t.Fatalf("after clear: %#x %v", log, err)
+	}
+}
+
+// The fleet guest reads 64 bytes from a virtio-rng made with AddVirtioRNG
+// (MMIO), then computes; ucalls reach a Go handler on libvmm's threads.
+func TestVirtioRNG(t *testing.T) {
+	tv := newTestVM(t, "fleet")
+	rng, err := tv.vm.AddVirtioRNG(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rng.Type() != "virtio-rng" || rng.MMIOBase() < 0xd0000000 || rng.Err() != "" {
+		t.Fatalf("device %q at 0x%x (%q)", rng.Type(), rng.MMIOBase(), rng.Err())
+	}
+	if err := rng.SetID("rng0"); err != nil {
+		t.Fatal(err)
+	}
+	if d, err := tv.vm.FindDevice("rng0"); err != nil || d.ID() != "rng0" {
+		t.Fatalf("FindDevice: %v", err)
+	}
+	if _, err := tv.vm.FindDevice("nothing"); err == nil {
+		t.Fatal("FindDevice found an unknown id")
+	}
+	for i, p := range []uint64{7, 1000, rng.MMIOBase(), 64} {
+		var b [8]byte
+		binary.LittleEndian.PutUint64(b[:], p)
+		if err := tv.vm.WriteMemory(paramGPA+8*uint64(i), b[:]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var mu sync.Mutex
+	var got []*ucall
+	if err := tv.vm.HandlePIO(ucallPort, 4, func(v *vmm.VCPU, _ uint64, data []byte, write bool) error {
+		u := tv.ucallOf(&vmm.Exit{Reason: vmm.ExitIO, IO: &vmm.IOExit{Port: ucallPort, Size: 4, Write: write, Data: data}})
+		mu.Lock()
+		got = append(got, u)
+		mu.Unlock()
+		if u != nil && u.cmd == ucallDone {
+			return tv.vm.Stop(0)
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := tv.vm.Start(); err != nil {
+		t.Fatal(err)
+	}
+	info, err := tv.vm.WaitTimeout(60 * time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if info.Reason != vmm.StopRequested || len(got) < 2 {
+		t.Fatalf("stopped: %+v after %d ucalls", info, len(got))
+	}
+	s := got[len(got)-2]
+	if s == nil || s.cmd != ucallSync || s.args[1] != 64 || s.args[2] == 0 {
+		t.Fatalf("sync ucall %+v", s)
+	}
+}
+
+// Character back-ends and the emulated devices: a buffer console's
+// bytes come back through Read; bad arguments are refused.
+func TestDevices(t *testing.T) {
+	needKVM(t)
+	vm, err := vmm.NewVM(vmm.WithIRQChip())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer vm.Close()
+	buf, err := vm.BufferChardev(4096)
+	if err != nil {
+		t.Fatal(err)
+	}
+	uart, err := vm.AddUART(vmm.UARTOptions{Chardev: buf})
+	if err != nil || uart.Type() != "uart16550" {
+		t.Fatalf("AddUART: %v", err)
+	}
+	if _, err := vm.AddUART(vmm.UARTOptions{}); err == nil {
+		t.Fatal("a second UART on the same port was accepted")
+	}
+	if d, err := vm.AddDebugExit(0); err != nil || d.Type() == "" {
+		t.Fatalf("AddDebugExit: %v", err)
+	}
+	if _, err := vm.AddRTC(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := vm.AddI8042(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := vm.AddVirtioBlk(nil, vmm.BlkOptions{Path: "/nonexistent/disk.img"}); err == nil {
+		t.Fatal("a missing disk image was accepted")
+	}
+	if _, err := vm.AddVirtioBlk(nil, vmm.BlkOptions{Path: "x", Serial: strings.Repeat("s", 21)}); !errors.Is(err, vmm.EINVAL) {
+		t.Fatalf("a 21-byte serial: %v", err)
+	}
+	img := filepath.Join(t.TempDir(), "disk.img")
+	if err := os.WriteFile(img, make([]byte, 4096), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	blk, err := vm.AddVirtioBlk(&vmm.VirtioOptions{Transport: vmm.PCI}, vmm.BlkOptions{Path: img, ReadOnly: true})
+	if err != nil || blk.Type() != "virtio-blk" {
+		t.Fatalf("AddVirtioBlk: %v", err)
+	}
+	con, err := vm.AddVirtioConsole(nil, nil)
+	if err != nil || con.Type() != "virtio-console" {
+		t.Fatalf("AddVirtioConsole: %v", err)
+	}
+	if n, err := buf.Read(make([]byte, 16)); n != 0 || err != nil {
+		t.Fatalf("empty buffer: %d, %v", n, err)
+	}
+	if err := vm.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if uart.Type() != "" {
+		t.Fatal("a device of a closed VM still answers")
+	}
+	if _, err := buf.Read(make([]byte, 1)); !errors.Is(err, vmm.EBADF) {
+		t.Fatalf("Read after Close: %v", err)
 	}
 }
