@@ -126,6 +126,7 @@ typedef int (*vmm_vm_exit_fn)(vmm_vcpu_t *vcpu, vmm_exit_t *exit,
                               void *opaque);
 int vmm_vm_on_exit(vmm_vm_t *vm, vmm_vm_exit_fn fn, void *opaque);
 uint32_t vmm_vcpu_id(const vmm_vcpu_t *vcpu);
+vmm_vcpu_t *vmm_vm_get_vcpu(vmm_vm_t *vm, uint32_t id);
 int vmm_vcpu_run(vmm_vcpu_t *vcpu, vmm_exit_t *exit);
 int vmm_vcpu_kick(vmm_vcpu_t *vcpu);
 int vmm_vcpu_get_regs(vmm_vcpu_t *vcpu, vmm_regs_t *regs);

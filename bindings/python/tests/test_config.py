@@ -23,6 +23,9 @@ def describe(cmdline, chardev):
 def test_vm_from_json_exits_with_status():
     with libvmm.VM.from_config(describe("exit=21", {"type": "buffer"})) as vm:
         assert vm.state == "created"
+        # The description's vCPU, reachable (vmm_vm_get_vcpu()).
+        assert [v.id for v in vm.vcpus] == [0]
+        assert vm.vcpus[0].regs.rip != 0
         vm.start()
         info = vm.wait(timeout=60)
         assert info.reason_name == "guest_exit"

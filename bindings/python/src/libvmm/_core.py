@@ -462,7 +462,16 @@ class VM:
         out = ffi.new("vmm_vm_t **")
         check(lib.vmm_vm_create_from_config(config._p, out),
               "vmm_vm_create_from_config")
-        return cls(_ptr=out[0])
+        vm = cls(_ptr=out[0])
+        # The vCPUs the description made (ids from 0), as VCpu objects.
+        i = 0
+        while True:
+            p = lib.vmm_vm_get_vcpu(out[0], i)
+            if p == ffi.NULL:
+                break
+            vm._vcpus.append(vm._wrap_vcpu(p))
+            i += 1
+        return vm
 
     # -- lifetime
     def _ptr(self):
