@@ -43,7 +43,7 @@ for t in config:corpus gdb_packet:corpus-gdb virtq:corpus-virtq \
     echo "$name: ${secs}s, ${runs:-?} runs, ${speed:-?} exec/s, ${cov:-cov: ?}: nothing found"
   else
     status=1
-    found=$(ls "$out/$name-"* 2>/dev/null | tr '\n' ' ')
+    found=$(find "$out" -maxdepth 1 -name "$name-*" | tr '\n' ' ')
     echo "$name: FOUND something (exit $rc): ${found:-see $log}"
     grep -m1 -E '^(==[0-9]+==ERROR|.*invariant broken|.*runtime error)' "$log"
   fi
