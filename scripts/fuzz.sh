@@ -20,7 +20,8 @@ mkdir -p "$out"
 status=0
 # name:corpus directory under tests/fuzz
 for t in config:corpus gdb_packet:corpus-gdb virtq:corpus-virtq \
-         kernel_detect:corpus-kernel control:corpus-control; do
+         kernel_detect:corpus-kernel boot_load:corpus-boot \
+         control:corpus-control; do
   name=${t%%:*}
   seeds=$here/tests/fuzz/${t#*:}
   bin=$build/tests/fuzz/${name}_fuzz

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """tests/fuzz/make_seeds.py — writes the binary seed corpora of the fuzz
-targets (corpus-virtq, corpus-kernel) and the text one (corpus-gdb). The
+targets (corpus-virtq, corpus-kernel, corpus-boot) and the text one (corpus-gdb). The
 seeds are checked in; run this again only to change them:
 
     python3 tests/fuzz/make_seeds.py
@@ -127,4 +127,10 @@ write("corpus-kernel", "bzimage", bzimage())
 write("corpus-kernel", "elf", elf())
 write("corpus-kernel", "pvh", elf(pvh_note))
 write("corpus-kernel", "multiboot-elf", elf()[:0x200] + mb_hdr + bytes(0x200))
-write("corpus-kernel", "multiboot-aout", bytes(0x40) + mb_aout + bytes(0x100))
+write("corpus-kernel", "multiboot-aout", bytes(0x40) + mb_aout + bytes(0x1000))
+
+# ---- the loaders (boot_load_fuzz): byte 0 = 3 (an initrd and a command
+# line), then the same images.
+for name in os.listdir(os.path.join(HERE, "corpus-kernel")):
+    with open(os.path.join(HERE, "corpus-kernel", name), "rb") as f:
+        write("corpus-boot", name, b"\x03" + f.read())
