@@ -10,7 +10,7 @@
 # $BUILD/fuzz-out) receives, per target, the log, the inputs libFuzzer
 # added (corpus-NAME/, the checked-in seeds are not touched) and any
 # crashing input (crash-*, leak-*, timeout-*). Exit status 1 when a target
-# found something, 2 when a target is missing.
+# found something (whatever else), 2 when a target is missing.
 set -u
 secs=${1:-30}
 here=$(cd "$(dirname "$0")/.." && pwd)
@@ -27,7 +27,7 @@ for t in config:corpus gdb_packet:corpus-gdb virtq:corpus-virtq \
   bin=$build/tests/fuzz/${name}_fuzz
   if [ ! -x "$bin" ]; then
     echo "$name: $bin not built (clang with libFuzzer missing?)"
-    status=2
+    [ $status -eq 1 ] || status=2
     continue
   fi
   work=$out/corpus-$name
