@@ -7,31 +7,16 @@
  *   config_fuzz_driver CORPUS_DIR [ITERATIONS]
  *
  * The last line is "config_fuzz inputs=N accepted=A rejected=R". */
-#include <dirent.h>
-#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <libvmm/libvmm.h>
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+#include "fuzz_util.h"
 
-#define MAX_SEEDS 64
-#define INPUT_MAX (64u << 10)
-
-static uint8_t *seeds[MAX_SEEDS];
-static size_t seed_len[MAX_SEEDS], n_seeds;
+static struct fuzz_corpus corpus;
 static unsigned long accepted, rejected, inputs;
-
-static uint64_t rng_state = 0x9e3779b97f4a7c15ull;
-static uint64_t rnd(void) { /* xorshift64: the same run every time */
-  rng_state ^= rng_state << 13;
-  rng_state ^= rng_state >> 7;
-  rng_state ^= rng_state << 17;
-  return rng_state;
-}
-static size_t below(size_t n) { return n ? (size_t)(rnd() % n) : 0; }
 
 static void run(const uint8_t *data, size_t len) {
   vmm_config_t *probe = NULL;
@@ -43,35 +28,6 @@ static void run(const uint8_t *data, size_t len) {
     rejected++;
   vmm_config_free(probe);
   inputs++;
-}
-
-static int load_corpus(const char *dir) {
-  DIR *d = opendir(dir);
-  if (!d) {
-    perror(dir);
-    return -1;
-  }
-  struct dirent *e;
-  while ((e = readdir(d)) && n_seeds < MAX_SEEDS) {
-    if (e->d_name[0] == '.')
-      continue;
-    char path[4096];
-    snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
-    FILE *f = fopen(path, "rb");
-    if (!f)
-      continue;
-    uint8_t *buf = malloc(INPUT_MAX);
-    size_t n = buf ? fread(buf, 1, INPUT_MAX, f) : 0;
-    fclose(f);
-    if (!buf || n == 0) {
-      free(buf);
-      continue;
-    }
-    seeds[n_seeds] = buf;
-    seed_len[n_seeds++] = n;
-  }
-  closedir(d);
-  return n_seeds ? 0 : -1;
 }
 
 static const char *const tokens[] = {
@@ -86,52 +42,29 @@ static const char *const tokens[] = {
 };
 
 static size_t mutate(uint8_t *buf, size_t len) {
-  switch (rnd() % 7) {
-  case 0: /* flip a bit */
-    if (len)
-      buf[below(len)] ^= (uint8_t)(1u << (rnd() % 8));
-    break;
-  case 1: { /* a JSON-ish byte */
+  unsigned which = (unsigned)(fuzz_rnd() % 8);
+  switch (which) {
+  case 0: { /* a JSON-ish byte */
     static const char set[] = "{}[]\",:0123456789abcdefxX-+.eE \n\\";
     if (len)
-      buf[below(len)] = (uint8_t)set[below(sizeof(set) - 1)];
+      buf[fuzz_below(len)] = (uint8_t)set[fuzz_below(sizeof(set) - 1)];
     break;
   }
-  case 2: { /* delete a range */
-    size_t at = below(len + 1), n = below(len - at + 1) % 32;
-    memmove(buf + at, buf + at + n, len - at - n);
-    len -= n;
-    break;
-  }
-  case 3: { /* duplicate a range */
-    size_t at = below(len + 1), n = below(len - at + 1) % 64;
-    if (len + n <= INPUT_MAX) {
-      memmove(buf + at + n, buf + at, len - at);
-      len += n;
-    }
-    break;
-  }
-  case 4:
-  case 5: { /* a dictionary token */
-    const char *t = tokens[below(sizeof(tokens) / sizeof(tokens[0]))];
-    size_t n = strlen(t), at = below(len + 1);
-    size_t cut = rnd() % 2 ? below(len - at + 1) % 16 : 0;
-    if (len - cut + n <= INPUT_MAX) {
+  case 1:
+  case 2: { /* a dictionary token */
+    const char *t = tokens[fuzz_below(sizeof(tokens) / sizeof(tokens[0]))];
+    size_t n = strlen(t), at = fuzz_below(len + 1);
+    size_t cut = fuzz_rnd() % 2 ? fuzz_below(len - at + 1) % 16 : 0;
+    if (len - cut + n <= FUZZ_INPUT_MAX) {
       memmove(buf + at + n, buf + at + cut, len - at - cut);
       memcpy(buf + at, t, n);
       len = len - cut + n;
     }
     break;
   }
-  default: { /* splice: our head, another seed's tail */
-    size_t s = below(n_seeds), at = below(len + 1), from = below(seed_len[s]);
-    size_t n = seed_len[s] - from;
-    if (at + n > INPUT_MAX)
-      n = INPUT_MAX - at;
-    memcpy(buf + at, seeds[s] + from, n);
-    len = at + n;
+  default: /* flip, random byte, delete, duplicate, splice */
+    len = fuzz_mutate_common(&corpus, buf, len, which - 3);
     break;
-  }
   }
   return len;
 }
@@ -142,23 +75,23 @@ int main(int argc, char **argv) {
     return 2;
   }
   unsigned long iterations = argc > 2 ? strtoul(argv[2], NULL, 10) : 5000;
-  if (load_corpus(argv[1]) < 0) {
+  if (fuzz_load_corpus(&corpus, argv[1]) < 0) {
     fprintf(stderr, "config_fuzz: no seeds in %s\n", argv[1]);
     return 1;
   }
-  for (size_t i = 0; i < n_seeds; i++)
-    run(seeds[i], seed_len[i]);
+  for (size_t i = 0; i < corpus.n; i++)
+    run(corpus.seed[i], corpus.len[i]);
   unsigned long seeds_accepted = accepted;
 
   /* Pathological inputs: deep nesting, a long string, NUL bytes. */
-  uint8_t *buf = malloc(INPUT_MAX);
+  uint8_t *buf = malloc(FUZZ_INPUT_MAX);
   if (!buf)
     return 1;
   memset(buf, '[', 5000);
   run(buf, 5000);
   memset(buf, '{', 3000);
   run(buf, 3000);
-  size_t n = (size_t)snprintf((char *)buf, INPUT_MAX, "{\"memory\": \"");
+  size_t n = (size_t)snprintf((char *)buf, FUZZ_INPUT_MAX, "{\"memory\": \"");
   memset(buf + n, 'A', 60000);
   memcpy(buf + n + 60000, "\"}", 2);
   run(buf, n + 60002);
@@ -167,16 +100,15 @@ int main(int argc, char **argv) {
   run((const uint8_t *)"", 0);
 
   for (unsigned long it = 0; it < iterations; it++) {
-    size_t s = below(n_seeds);
-    size_t len = seed_len[s];
-    memcpy(buf, seeds[s], len);
-    for (unsigned m = 1 + (unsigned)(rnd() % 4); m; m--)
+    size_t s = fuzz_below(corpus.n);
+    size_t len = corpus.len[s];
+    memcpy(buf, corpus.seed[s], len);
+    for (unsigned m = 1 + (unsigned)(fuzz_rnd() % 4); m; m--)
       len = mutate(buf, len);
     run(buf, len);
   }
   free(buf);
-  for (size_t i = 0; i < n_seeds; i++)
-    free(seeds[i]);
+  fuzz_free_corpus(&corpus);
   if (seeds_accepted == 0) {
     fprintf(stderr, "config_fuzz: no seed parses: the corpus is stale\n");
     return 1;

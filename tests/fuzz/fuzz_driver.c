@@ -7,64 +7,21 @@
  *
  *   fuzz_driver NAME CORPUS_DIR [ITERATIONS]
  *
- * The last line is "NAME inputs=N seeds=S". (config_fuzz_driver.c is the
+ * The last line is "NAME inputs=N seeds=S". The corpus, random source and
+ * common mutations are in fuzz_util.c. (config_fuzz_driver.c is the
  * JSON-aware variant for the config parser.) */
-#include <dirent.h>
-#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+#include "fuzz_util.h"
 
-#define MAX_SEEDS 64
-#define INPUT_MAX (80u << 10)
-
-static uint8_t *seeds[MAX_SEEDS];
-static size_t seed_len[MAX_SEEDS], n_seeds;
+static struct fuzz_corpus corpus;
 static unsigned long inputs;
-
-static uint64_t rng_state = 0x9e3779b97f4a7c15ull;
-static uint64_t rnd(void) { /* xorshift64: the same run every time */
-  rng_state ^= rng_state << 13;
-  rng_state ^= rng_state >> 7;
-  rng_state ^= rng_state << 17;
-  return rng_state;
-}
-static size_t below(size_t n) { return n ? (size_t)(rnd() % n) : 0; }
 
 static void run(const uint8_t *data, size_t len) {
   LLVMFuzzerTestOneInput(data, len);
   inputs++;
-}
-
-static int load_corpus(const char *dir) {
-  DIR *d = opendir(dir);
-  if (!d) {
-    perror(dir);
-    return -1;
-  }
-  struct dirent *e;
-  while ((e = readdir(d)) && n_seeds < MAX_SEEDS) {
-    if (e->d_name[0] == '.')
-      continue;
-    char path[4096];
-    snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
-    FILE *f = fopen(path, "rb");
-    if (!f)
-      continue;
-    uint8_t *buf = malloc(INPUT_MAX);
-    size_t n = buf ? fread(buf, 1, INPUT_MAX, f) : 0;
-    fclose(f);
-    if (!buf || n == 0) {
-      free(buf);
-      continue;
-    }
-    seeds[n_seeds] = buf;
-    seed_len[n_seeds++] = n;
-  }
-  closedir(d);
-  return n_seeds ? 0 : -1;
 }
 
 static const uint32_t interesting[] = {
@@ -73,55 +30,29 @@ static const uint32_t interesting[] = {
     0xffff, 0x10000, 0x7fffffff, 0x80000000, 0xfffffffe, 0xffffffff};
 
 static size_t mutate(uint8_t *buf, size_t len) {
-  switch (rnd() % 8) {
-  case 0: /* flip a bit */
+  unsigned which = (unsigned)(fuzz_rnd() % 8);
+  switch (which) {
+  case 0: /* an interesting byte */
     if (len)
-      buf[below(len)] ^= (uint8_t)(1u << (rnd() % 8));
+      buf[fuzz_below(len)] =
+          (uint8_t)interesting[fuzz_below(sizeof(interesting) / 4)];
     break;
-  case 1: /* an interesting byte */
-    if (len)
-      buf[below(len)] = (uint8_t)interesting[below(sizeof(interesting) / 4)];
-    break;
-  case 2: { /* an interesting 16- or 32-bit value, little-endian */
-    uint32_t v = interesting[below(sizeof(interesting) / 4)];
-    size_t w = rnd() % 2 ? 2 : 4;
+  case 1: { /* an interesting 16- or 32-bit value, little-endian */
+    uint32_t v = interesting[fuzz_below(sizeof(interesting) / 4)];
+    size_t w = fuzz_rnd() % 2 ? 2 : 4;
     if (len >= w) {
-      size_t at = below(len - w + 1);
+      size_t at = fuzz_below(len - w + 1);
       for (size_t i = 0; i < w; i++)
         buf[at + i] = (uint8_t)(v >> (8 * i));
     }
     break;
   }
-  case 3: { /* delete a range */
-    size_t at = below(len + 1), n = below(len - at + 1) % 32;
-    memmove(buf + at, buf + at + n, len - at - n);
-    len -= n;
+  case 2: /* truncate */
+    len = fuzz_below(len + 1);
     break;
-  }
-  case 4: { /* duplicate a range */
-    size_t at = below(len + 1), n = below(len - at + 1) % 64;
-    if (len + n <= INPUT_MAX) {
-      memmove(buf + at + n, buf + at, len - at);
-      len += n;
-    }
+  default: /* flip, random byte, delete, duplicate, splice */
+    len = fuzz_mutate_common(&corpus, buf, len, which - 3);
     break;
-  }
-  case 5: /* a random byte */
-    if (len)
-      buf[below(len)] = (uint8_t)rnd();
-    break;
-  case 6: /* truncate */
-    len = below(len + 1);
-    break;
-  default: { /* splice: our head, another seed's tail */
-    size_t s = below(n_seeds), at = below(len + 1), from = below(seed_len[s]);
-    size_t n = seed_len[s] - from;
-    if (at + n > INPUT_MAX)
-      n = INPUT_MAX - at;
-    memcpy(buf + at, seeds[s] + from, n);
-    len = at + n;
-    break;
-  }
   }
   return len;
 }
@@ -133,34 +64,34 @@ int main(int argc, char **argv) {
   }
   const char *name = argv[1];
   unsigned long iterations = argc > 3 ? strtoul(argv[3], NULL, 10) : 5000;
-  if (load_corpus(argv[2]) < 0) {
+  if (fuzz_load_corpus(&corpus, argv[2]) < 0) {
     fprintf(stderr, "%s: no seeds in %s\n", name, argv[2]);
     return 1;
   }
-  for (size_t i = 0; i < n_seeds; i++)
-    run(seeds[i], seed_len[i]);
+  for (size_t i = 0; i < corpus.n; i++)
+    run(corpus.seed[i], corpus.len[i]);
 
-  uint8_t *buf = malloc(INPUT_MAX);
+  uint8_t *buf = malloc(FUZZ_INPUT_MAX);
   if (!buf)
     return 1;
   run(buf, 0);
-  memset(buf, 0, INPUT_MAX);
+  memset(buf, 0, FUZZ_INPUT_MAX);
   run(buf, 1);
-  run(buf, INPUT_MAX);
-  memset(buf, 0xff, INPUT_MAX);
-  run(buf, INPUT_MAX);
+  run(buf, FUZZ_INPUT_MAX);
+  memset(buf, 0xff, FUZZ_INPUT_MAX);
+  run(buf, FUZZ_INPUT_MAX);
 
   for (unsigned long it = 0; it < iterations; it++) {
-    size_t s = below(n_seeds);
-    size_t len = seed_len[s];
-    memcpy(buf, seeds[s], len);
-    for (unsigned m = 1 + (unsigned)(rnd() % 4); m; m--)
+    size_t s = fuzz_below(corpus.n);
+    size_t len = corpus.len[s];
+    memcpy(buf, corpus.seed[s], len);
+    for (unsigned m = 1 + (unsigned)(fuzz_rnd() % 4); m; m--)
       len = mutate(buf, len);
     run(buf, len);
   }
   free(buf);
-  for (size_t i = 0; i < n_seeds; i++)
-    free(seeds[i]);
+  size_t n_seeds = corpus.n;
+  fuzz_free_corpus(&corpus);
   printf("%s inputs=%lu seeds=%zu\n", name, inputs, n_seeds);
   return 0;
 }
