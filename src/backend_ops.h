@@ -6,6 +6,9 @@
 
 #include <libvmm/libvmm.h>
 
+struct vmm__sw;
+struct vmm__sr;
+
 /* msi_route_set: allocate a new GSI. */
 #define VMM__GSI_NEW UINT32_MAX
 
@@ -93,6 +96,24 @@ struct vmm__backend_ops {
   /* Guest-virtual to guest-physical through the vCPU's current paging;
    * *valid false when unmapped. NULL when the backend cannot. */
   int (*translate)(void *bvcpu, uint64_t gva, uint64_t *gpa, bool *valid);
+
+  /*
+   * Saved state (src/snapshot/state.c), in a layout the backend owns and
+   * checks: everything of the VM (interrupt controllers, PIT, clock) and
+   * of a vCPU (registers of every kind, MSRs, FPU/XSAVE, local APIC,
+   * pending events, MP state, CPUID) that guest memory does not hold.
+   * Called with no vCPU in the guest; load runs into a VM built with the
+   * same configuration before its vCPUs first run. NULL when the backend
+   * cannot save state.
+   */
+  int (*vm_state_save)(void *bvm, struct vmm__sw *w);
+  int (*vm_state_load)(void *bvm, struct vmm__sr *r);
+  int (*vcpu_state_save)(void *bvcpu, struct vmm__sw *w);
+  int (*vcpu_state_load)(void *bvcpu, struct vmm__sr *r);
+  /* Finishes, without entering the guest, an instruction whose exit user
+   * space already answered (a port or MMIO read's data), so the state
+   * read next is the one after it. */
+  int (*vcpu_complete)(void *bvcpu);
 };
 
 /* Internal set_debug flag: use dr[] (the gdb stub's breakpoints). */

@@ -22,6 +22,9 @@ struct vmm__device_desc {
   const char *cmdline;    /* fw_cfg */
 };
 
+struct vmm__sw;
+struct vmm__sr;
+
 struct vmm__device_ops {
   const char *type; /* "uart16550" */
   /* Frees what the device holds (its handlers go with the VM). */
@@ -30,6 +33,22 @@ struct vmm__device_ops {
    * device that has none. Called with the device quiescent or locked by
    * the device itself: only fields set at creation are read. */
   void (*describe)(const vmm_device_t *dev, struct vmm__device_desc *desc);
+  /*
+   * Saved state (src/snapshot/state.c): save writes what the device holds
+   * beyond its creation parameters; load checks every value and installs
+   * it into a device made with the same parameters (a refused value is an
+   * error, never a crash). Both run with the VM's vCPUs out of the guest,
+   * on the loop thread when the VM has a loop, after guest memory is in
+   * place. A device that holds nothing sets `stateless` (and no
+   * callbacks); a device with neither cannot be saved.
+   */
+  int (*save)(vmm_device_t *dev, struct vmm__sw *w);
+  int (*load)(vmm_device_t *dev, struct vmm__sr *r);
+  bool stateless;
+  /* True while work is under way whose result the saved state could not
+   * hold (a block request on the thread pool); the snapshot waits for it.
+   * Loop thread. NULL: never. */
+  bool (*busy)(vmm_device_t *dev);
 };
 
 /* Longest device id plus its NUL (vmm_device_set_id). */

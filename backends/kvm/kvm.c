@@ -305,6 +305,7 @@ static int kvm_irqchip_create(void *bvm) {
   if (ioctl(k->fd, KVM_CREATE_PIT2, &pit) < 0)
     return vmm__error(VMM_EBACKEND, "kvm: KVM_CREATE_PIT2: %s",
                       strerror(errno));
+  k->irqchip = true;
   return 0;
 }
 
@@ -528,4 +529,9 @@ const struct vmm__backend_ops vmm__kvm_ops = {
     .get_mp_state = vmm__kvm_get_mp_state,
     .inject_event = vmm__kvm_inject_event,
     .translate = vmm__kvm_translate,
+    .vm_state_save = vmm__kvm_vm_state_save,
+    .vm_state_load = vmm__kvm_vm_state_load,
+    .vcpu_state_save = vmm__kvm_vcpu_state_save,
+    .vcpu_state_load = vmm__kvm_vcpu_state_load,
+    .vcpu_complete = vmm__kvm_vcpu_complete,
 };

@@ -16,6 +16,7 @@ struct kvm_vm {
   pthread_mutex_t routes_lock;
   struct kvm_irq_routing_entry *routes;
   uint32_t n_routes, routes_cap;
+  bool irqchip; /* KVM_CREATE_IRQCHIP and the PIT were made */
 };
 
 struct kvm_vcpu {
@@ -71,5 +72,11 @@ int vmm__kvm_inject_event(void *bvcpu, uint8_t vector, int kind,
                           int has_error, uint32_t error_code);
 int vmm__kvm_translate(void *bvcpu, uint64_t gva, uint64_t *gpa,
                        bool *valid);
+/* Saved state (kvm_state.c). */
+int vmm__kvm_vm_state_save(void *bvm, struct vmm__sw *w);
+int vmm__kvm_vm_state_load(void *bvm, struct vmm__sr *r);
+int vmm__kvm_vcpu_state_save(void *bvcpu, struct vmm__sw *w);
+int vmm__kvm_vcpu_state_load(void *bvcpu, struct vmm__sr *r);
+int vmm__kvm_vcpu_complete(void *bvcpu);
 
 #endif

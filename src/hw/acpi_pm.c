@@ -13,6 +13,7 @@
 #include "error.h"
 #include "hw/acpi_pm.h"
 #include "irq_internal.h"
+#include "snapshot/stream.h"
 #include "vm_internal.h"
 
 #define PM_TIMER_HZ 3579545ull
@@ -132,8 +133,60 @@ static void pm_destroy(vmm_device_t *dev) {
   free(pm);
 }
 
+/* The registers, the SCI level and the PM timer's value, which a loaded
+ * device continues from (the guest sees no jump while it was saved). */
+static int pm_save(vmm_device_t *dev, struct vmm__sw *w) {
+  struct acpi_pm *pm = (struct acpi_pm *)dev;
+  pthread_mutex_lock(&pm->lock);
+  vmm__sw_u16(w, pm->sts);
+  vmm__sw_u16(w, pm->en);
+  vmm__sw_u16(w, pm->cnt);
+  vmm__sw_bool(w, pm->sci);
+  vmm__sw_u32(w, timer_now(pm));
+  pthread_mutex_unlock(&pm->lock);
+  return 0;
+}
+
+static int pm_load(vmm_device_t *dev, struct vmm__sr *r) {
+  struct acpi_pm *pm = (struct acpi_pm *)dev;
+  uint16_t sts = vmm__sr_u16(r), en = vmm__sr_u16(r), cnt = vmm__sr_u16(r);
+  bool sci = vmm__sr_bool(r);
+  uint32_t tmr = vmm__sr_u32(r);
+  if (sts & ~PM1_STS_MASK)
+    vmm__sr_fail(r, "PM1_STS 0x%04x has bits that cannot be set", sts);
+  if (en & ~PM1_EN_MASK)
+    vmm__sr_fail(r, "PM1_EN 0x%04x has bits that do not exist", en);
+  if ((cnt & ~PM1_CNT_KEEP) || !(cnt & VMM__ACPI_PM1_SCI_EN))
+    vmm__sr_fail(r, "PM1_CNT 0x%04x is not a value it can hold", cnt);
+  int rc = vmm__sr_finish(r);
+  if (rc < 0)
+    return rc;
+  pthread_mutex_lock(&pm->lock);
+  pm->sts = sts;
+  pm->en = en;
+  pm->cnt = cnt;
+  pm->sci = !sci; /* drive the line as saved */
+  sci_update(pm);
+  /* t0 such that the timer reads `tmr` now. */
+  uint64_t back_ns = (uint64_t)tmr * 1000000000ull / PM_TIMER_HZ;
+  struct timespec now;
+  clock_gettime(CLOCK_MONOTONIC, &now);
+  int64_t t0 = (int64_t)now.tv_sec * 1000000000ll + now.tv_nsec -
+               (int64_t)back_ns;
+  pm->t0.tv_sec = (time_t)(t0 / 1000000000ll);
+  pm->t0.tv_nsec = (long)(t0 % 1000000000ll);
+  if (pm->t0.tv_nsec < 0) {
+    pm->t0.tv_nsec += 1000000000l;
+    pm->t0.tv_sec--;
+  }
+  pthread_mutex_unlock(&pm->lock);
+  return 0;
+}
+
 static const struct vmm__device_ops pm_ops = {.type = "acpi-pm",
-                                              .destroy = pm_destroy};
+                                              .destroy = pm_destroy,
+                                              .save = pm_save,
+                                              .load = pm_load};
 
 int vmm__acpi_pm_create(vmm_vm_t *vm, vmm_device_t **out) {
   static const char fn[] = "acpi-pm";

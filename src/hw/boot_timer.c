@@ -45,6 +45,9 @@ static const struct vmm__device_ops boot_timer_ops = {
     .type = "boot-timer",
     .destroy = boot_timer_destroy,
     .describe = boot_timer_describe,
+    /* The port is a creation parameter; the time it records belongs to
+     * the VM object's boot timing, which starts afresh in a restored VM. */
+    .stateless = true,
 };
 
 int vmm_boot_timer_create(vmm_vm_t *vm, uint16_t port, vmm_boot_timer_fn fn,

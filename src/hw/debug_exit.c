@@ -50,6 +50,7 @@ static const struct vmm__device_ops debug_exit_ops = {
     .type = "debug-exit",
     .destroy = debug_exit_destroy,
     .describe = debug_exit_describe,
+    .stateless = true, /* its port is a creation parameter */
 };
 
 /* `port` 0 means the default, 0xf4. */

@@ -9,6 +9,7 @@
 
 #include "device_internal.h"
 #include "error.h"
+#include "snapshot/stream.h"
 #include "vm_internal.h"
 
 #define FW_CFG_DEFAULT_PORT 0x510
@@ -231,10 +232,47 @@ static void fw_cfg_describe(const vmm_device_t *dev,
   d->cmdline = f->cmdline;
 }
 
+/* The selector and the read position; the items are creation parameters
+ * (computed ones are kept as the guest saw them when it selected them). */
+static int fw_cfg_save(vmm_device_t *dev, struct vmm__sw *w) {
+  struct fw_cfg *f = (struct fw_cfg *)dev;
+  pthread_mutex_lock(&f->lock);
+  vmm__sw_u16(w, f->key);
+  vmm__sw_u32(w, f->offset);
+  vmm__sw_bytes(w, f->scratch, sizeof(f->scratch));
+  pthread_mutex_unlock(&f->lock);
+  return 0;
+}
+
+static int fw_cfg_load(vmm_device_t *dev, struct vmm__sr *r) {
+  struct fw_cfg *f = (struct fw_cfg *)dev;
+  uint16_t key = vmm__sr_u16(r);
+  uint32_t offset = vmm__sr_u32(r);
+  uint8_t scratch[sizeof(f->scratch)];
+  vmm__sr_bytes(r, scratch, sizeof(scratch));
+  int rc = vmm__sr_finish(r);
+  if (rc < 0)
+    return rc;
+  pthread_mutex_lock(&f->lock);
+  select_item(f, key);
+  uint32_t len = f->cur_len;
+  if (offset <= len) {
+    f->offset = offset;
+    memcpy(f->scratch, scratch, sizeof(scratch));
+  }
+  pthread_mutex_unlock(&f->lock);
+  if (offset > len)
+    return vmm__error(VMM_EINVAL, "fw-cfg: read position %u past item 0x%x "
+                      "of %u bytes", offset, key, len);
+  return 0;
+}
+
 static const struct vmm__device_ops fw_cfg_ops = {
     .type = "fw-cfg",
     .destroy = fw_cfg_destroy,
     .describe = fw_cfg_describe,
+    .save = fw_cfg_save,
+    .load = fw_cfg_load,
 };
 
 /* Copies the caller's config, accepting older and newer struct sizes the

@@ -8,6 +8,7 @@
 #include "device_internal.h"
 #include "error.h"
 #include "irq_internal.h"
+#include "snapshot/stream.h"
 #include "vm_internal.h"
 
 #define I8042_DATA_PORT 0x60
@@ -90,9 +91,39 @@ static void i8042_destroy(vmm_device_t *dev) {
   free(k);
 }
 
+static int i8042_save(vmm_device_t *dev, struct vmm__sw *w) {
+  struct i8042 *k = (struct i8042 *)dev;
+  pthread_mutex_lock(&k->lock);
+  vmm__sw_u8(w, k->status);
+  vmm__sw_u8(w, k->pending_cmd);
+  pthread_mutex_unlock(&k->lock);
+  return 0;
+}
+
+static int i8042_load(vmm_device_t *dev, struct vmm__sr *r) {
+  struct i8042 *k = (struct i8042 *)dev;
+  uint8_t status = vmm__sr_u8(r), cmd = vmm__sr_u8(r);
+  /* OBF and IBF never get set by this model; SYS and UNLOCKED always are. */
+  if ((status & ~(STAT_SYS | STAT_UNLOCKED | STAT_CMD)) != 0 ||
+      (status & (STAT_SYS | STAT_UNLOCKED)) != (STAT_SYS | STAT_UNLOCKED))
+    vmm__sr_fail(r, "status 0x%02x is not one this model has", status);
+  if (cmd != 0 && cmd != CMD_WRITE_OUTPUT)
+    vmm__sr_fail(r, "pending command 0x%02x", cmd);
+  int rc = vmm__sr_finish(r);
+  if (rc < 0)
+    return rc;
+  pthread_mutex_lock(&k->lock);
+  k->status = status;
+  k->pending_cmd = cmd;
+  pthread_mutex_unlock(&k->lock);
+  return 0;
+}
+
 static const struct vmm__device_ops i8042_ops = {
     .type = "i8042",
     .destroy = i8042_destroy,
+    .save = i8042_save,
+    .load = i8042_load,
 };
 
 int vmm_i8042_create(vmm_vm_t *vm, vmm_device_t **out) {

@@ -10,6 +10,7 @@
 #include "device_internal.h"
 #include "error.h"
 #include "hw/pci.h"
+#include "snapshot/stream.h"
 #include "vm_internal.h"
 
 #define CONFIG_ADDRESS 0xcf8
@@ -36,8 +37,13 @@ static void bus_destroy(vmm_device_t *dev) {
   free(bus);
 }
 
+static int bus_save(vmm_device_t *dev, struct vmm__sw *w);
+static int bus_load(vmm_device_t *dev, struct vmm__sr *r);
+
 static const struct vmm__device_ops bus_ops = {.type = "pci-host",
-                                               .destroy = bus_destroy};
+                                               .destroy = bus_destroy,
+                                               .save = bus_save,
+                                               .load = bus_load};
 
 /* ---- BARs ------------------------------------------------------------- */
 
@@ -337,4 +343,99 @@ uint8_t vmm__pci_cap_add(struct vmm__pci_fn *fn, uint8_t id, uint8_t len) {
   if (at + len + 3 >= VMM__PCI_CFG_SIZE)
     fn->cap_end = 0xff;
   return (uint8_t)at;
+}
+
+/* ---- saved state -------------------------------------------------------- */
+
+/* The bits of configuration byte `o` the guest can change (BAR bytes are
+ * kept in bar_addr, not cfg). */
+static uint8_t writable(const struct vmm__pci_fn *fn, uint32_t o) {
+  if (o == VMM__PCI_COMMAND)
+    return VMM__PCI_CMD_MEM | VMM__PCI_CMD_MASTER;
+  if (o == VMM__PCI_COMMAND + 1)
+    return VMM__PCI_CMD_INTX_DISABLE >> 8;
+  return fn->wmask[o];
+}
+
+void vmm__pci_fn_save(vmm_vm_t *vm, struct vmm__pci_fn *fn,
+                      struct vmm__sw *w) {
+  struct vmm__pci_bus *bus = vm->pci;
+  if (bus)
+    pthread_mutex_lock(&bus->lock);
+  vmm__sw_bytes(w, fn->cfg, VMM__PCI_CFG_SIZE);
+  for (int i = 0; i < VMM__PCI_BARS; i++)
+    vmm__sw_u64(w, fn->bar_addr[i]);
+  if (bus)
+    pthread_mutex_unlock(&bus->lock);
+}
+
+int vmm__pci_fn_load(vmm_vm_t *vm, struct vmm__pci_fn *fn,
+                     struct vmm__sr *r) {
+  struct vmm__pci_bus *bus = vm->pci;
+  uint8_t cfg[VMM__PCI_CFG_SIZE];
+  uint64_t bar[VMM__PCI_BARS];
+  vmm__sr_bytes(r, cfg, sizeof(cfg));
+  for (int i = 0; i < VMM__PCI_BARS; i++)
+    bar[i] = vmm__sr_u64(r);
+  if (vmm__sr_error(r) || !bus)
+    return vmm__sr_error(r) ? VMM_EINVAL
+                            : vmm__error(VMM_EINVAL, "pci: no bus");
+  pthread_mutex_lock(&bus->lock);
+  int rc = 0;
+  for (uint32_t o = 0; o < VMM__PCI_CFG_SIZE && rc == 0; o++) {
+    if (o >= VMM__PCI_BAR0 && o < VMM__PCI_BAR0 + 4 * VMM__PCI_BARS)
+      continue;
+    uint8_t m = writable(fn, o);
+    if ((cfg[o] & ~m) != (fn->cfg[o] & ~m))
+      rc = vmm__error(VMM_EINVAL, "pci %02x.0: configuration byte 0x%02x "
+                      "is 0x%02x, the device's read-only bits say 0x%02x",
+                      fn->devfn >> 3, o, cfg[o], fn->cfg[o]);
+  }
+  for (int i = 0; i < VMM__PCI_BARS && rc == 0; i++) {
+    uint64_t size = fn->bar_size[i];
+    if (size ? (bar[i] & (size - 1)) || bar[i] > 0xffffffffull : bar[i] != 0)
+      rc = vmm__error(VMM_EINVAL, "pci %02x.0: BAR %d base 0x%llx does not "
+                      "fit its size 0x%llx", fn->devfn >> 3, i,
+                      (unsigned long long)bar[i], (unsigned long long)size);
+  }
+  if (rc == 0) {
+    memcpy(fn->cfg, cfg, sizeof(cfg));
+    memcpy(fn->bar_addr, bar, sizeof(bar));
+    bars_update(fn);
+  }
+  pthread_mutex_unlock(&bus->lock);
+  return rc;
+}
+
+static int bus_save(vmm_device_t *dev, struct vmm__sw *w) {
+  struct vmm__pci_bus *bus = (struct vmm__pci_bus *)dev;
+  pthread_mutex_lock(&bus->lock);
+  vmm__sw_u32(w, bus->address);
+  vmm__sw_bytes(w, bus->host.cfg, VMM__PCI_CFG_SIZE);
+  pthread_mutex_unlock(&bus->lock);
+  return 0;
+}
+
+static int bus_load(vmm_device_t *dev, struct vmm__sr *r) {
+  struct vmm__pci_bus *bus = (struct vmm__pci_bus *)dev;
+  uint32_t address = vmm__sr_u32(r);
+  uint8_t cfg[VMM__PCI_CFG_SIZE];
+  vmm__sr_bytes(r, cfg, sizeof(cfg));
+  if (address & ~0x80fffffcu)
+    vmm__sr_fail(r, "CONFIG_ADDRESS 0x%08x has reserved bits", address);
+  for (uint32_t o = 0; o < VMM__PCI_CFG_SIZE && !vmm__sr_error(r); o++) {
+    uint8_t m = writable(&bus->host, o);
+    if ((cfg[o] & ~m) != (bus->host.cfg[o] & ~m))
+      vmm__sr_fail(r, "host bridge configuration byte 0x%02x is 0x%02x, "
+                   "its read-only bits say 0x%02x", o, cfg[o],
+                   bus->host.cfg[o]);
+  }
+  int rc = vmm__sr_finish(r);
+  if (rc < 0)
+    return rc;
+  pthread_mutex_lock(&bus->lock);
+  bus->address = address;
+  memcpy(bus->host.cfg, cfg, sizeof(cfg));
+  pthread_mutex_unlock(&bus->lock);
+  return 0;
 }

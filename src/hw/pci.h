@@ -82,6 +82,17 @@ struct vmm__pci_intx {
 };
 int vmm__pci_list(vmm_vm_t *vm, struct vmm__pci_intx *out, int cap);
 
+/* Saved state of a function (src/snapshot): its configuration bytes and
+ * BAR bases. Load checks that the bytes the guest cannot write match this
+ * function's and every BAR base is aligned, then moves the BARs there
+ * (their owner's bar_map runs). Call without the owner's locks held. */
+struct vmm__sw;
+struct vmm__sr;
+void vmm__pci_fn_save(vmm_vm_t *vm, struct vmm__pci_fn *fn,
+                      struct vmm__sw *w);
+int vmm__pci_fn_load(vmm_vm_t *vm, struct vmm__pci_fn *fn,
+                     struct vmm__sr *r);
+
 /* Builders for the owner, before vmm__pci_add(): appends a capability of
  * `len` bytes (id first) to the list; returns its offset, or 0 if full. */
 uint8_t vmm__pci_cap_add(struct vmm__pci_fn *fn, uint8_t id, uint8_t len);

@@ -8,6 +8,7 @@
 
 #include "device_internal.h"
 #include "error.h"
+#include "snapshot/stream.h"
 #include "vm_internal.h"
 
 #define RTC_INDEX_PORT 0x70 /* write: bit 7 NMI mask (ignored), bits 0-6 index */
@@ -262,9 +263,60 @@ static void rtc_destroy(vmm_device_t *dev) {
   free(r);
 }
 
+/* The CMOS bytes and the guest's offset from the host clock: a restored
+ * guest's clock keeps the offset it set, against the host's time then
+ * (as a real RTC runs on while the machine is off). */
+static int rtc_save(vmm_device_t *dev, struct vmm__sw *w) {
+  struct rtc *r = (struct rtc *)dev;
+  pthread_mutex_lock(&r->lock);
+  vmm__sw_u8(w, r->index);
+  vmm__sw_bytes(w, r->cmos, CMOS_SIZE);
+  vmm__sw_u64(w, (uint64_t)r->offset);
+  vmm__sw_bool(w, r->frozen);
+  vmm__sw_u64(w, (uint64_t)r->frozen_time);
+  pthread_mutex_unlock(&r->lock);
+  return 0;
+}
+
+static int rtc_load(vmm_device_t *dev, struct vmm__sr *sr) {
+  struct rtc *r = (struct rtc *)dev;
+  uint8_t index = vmm__sr_u8(sr), cmos[CMOS_SIZE];
+  vmm__sr_bytes(sr, cmos, CMOS_SIZE);
+  int64_t offset = (int64_t)vmm__sr_u64(sr);
+  bool frozen = vmm__sr_bool(sr);
+  int64_t frozen_time = (int64_t)vmm__sr_u64(sr);
+  /* Offsets beyond ±10000 years would overflow the calendar code. */
+  const int64_t limit = 10000ll * 366 * 86400;
+  if (index >= CMOS_SIZE)
+    vmm__sr_fail(sr, "index 0x%02x", index);
+  if (offset > limit || offset < -limit)
+    vmm__sr_fail(sr, "clock offset %lld s", (long long)offset);
+  if (frozen_time > limit || frozen_time < -limit)
+    vmm__sr_fail(sr, "frozen time %lld s", (long long)frozen_time);
+  if (frozen != !!(cmos[REG_B] & B_SET))
+    vmm__sr_fail(sr, "frozen flag disagrees with register B 0x%02x",
+                 cmos[REG_B]);
+  if (cmos[REG_A] & A_UIP)
+    vmm__sr_fail(sr, "register A 0x%02x has the read-only UIP bit",
+                 cmos[REG_A]);
+  int rc = vmm__sr_finish(sr);
+  if (rc < 0)
+    return rc;
+  pthread_mutex_lock(&r->lock);
+  r->index = index;
+  memcpy(r->cmos, cmos, CMOS_SIZE);
+  r->offset = offset;
+  r->frozen = frozen;
+  r->frozen_time = frozen_time;
+  pthread_mutex_unlock(&r->lock);
+  return 0;
+}
+
 static const struct vmm__device_ops rtc_ops = {
     .type = "rtc",
     .destroy = rtc_destroy,
+    .save = rtc_save,
+    .load = rtc_load,
 };
 
 int vmm_rtc_create(vmm_vm_t *vm, vmm_device_t **out) {

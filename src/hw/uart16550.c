@@ -9,6 +9,7 @@
 #include "device_internal.h"
 #include "error.h"
 #include "hw/uart16550.h"
+#include "snapshot/stream.h"
 #include "vm_internal.h"
 
 /*
@@ -321,10 +322,83 @@ static void uart_describe(const vmm_device_t *dev,
   d->chardev = u->chr;
 }
 
+/* The register file and receive FIFO; the port, line and back-end are
+ * creation parameters. */
+static int uart_save(vmm_device_t *dev, struct vmm__sw *w) {
+  struct uart *u = (struct uart *)dev;
+  pthread_mutex_lock(&u->lock);
+  const struct vmm__uart_regs *g = &u->regs;
+  vmm__sw_u8(w, g->ier);
+  vmm__sw_u8(w, g->lcr);
+  vmm__sw_u8(w, g->mcr);
+  vmm__sw_u8(w, g->scr);
+  vmm__sw_u8(w, g->dll);
+  vmm__sw_u8(w, g->dlm);
+  vmm__sw_u8(w, g->lsr_errors);
+  vmm__sw_u8(w, g->msr);
+  vmm__sw_bool(w, g->fifo_enabled);
+  vmm__sw_u8(w, g->rx_trigger);
+  vmm__sw_bytes(w, g->rx, sizeof(g->rx));
+  vmm__sw_u32(w, g->rx_head);
+  vmm__sw_u32(w, g->rx_count);
+  vmm__sw_bool(w, g->thre_pending);
+  vmm__sw_bool(w, g->want_input);
+  vmm__sw_bool(w, u->irq_level);
+  pthread_mutex_unlock(&u->lock);
+  return 0;
+}
+
+static int uart_load(vmm_device_t *dev, struct vmm__sr *r) {
+  struct uart *u = (struct uart *)dev;
+  struct vmm__uart_regs g;
+  memset(&g, 0, sizeof(g));
+  g.ier = vmm__sr_u8(r);
+  g.lcr = vmm__sr_u8(r);
+  g.mcr = vmm__sr_u8(r);
+  g.scr = vmm__sr_u8(r);
+  g.dll = vmm__sr_u8(r);
+  g.dlm = vmm__sr_u8(r);
+  g.lsr_errors = vmm__sr_u8(r);
+  g.msr = vmm__sr_u8(r);
+  g.fifo_enabled = vmm__sr_bool(r);
+  g.rx_trigger = vmm__sr_u8(r);
+  vmm__sr_bytes(r, g.rx, sizeof(g.rx));
+  g.rx_head = vmm__sr_u32(r);
+  g.rx_count = vmm__sr_u32(r);
+  g.thre_pending = vmm__sr_bool(r);
+  g.want_input = vmm__sr_bool(r);
+  bool level = vmm__sr_bool(r);
+  if (g.ier & 0xf0)
+    vmm__sr_fail(r, "IER 0x%02x has reserved bits", g.ier);
+  if (g.mcr & 0xe0)
+    vmm__sr_fail(r, "MCR 0x%02x has reserved bits", g.mcr);
+  if (g.lsr_errors & (uint8_t)~UART_LSR_OE)
+    vmm__sr_fail(r, "line errors 0x%02x besides overrun", g.lsr_errors);
+  if (g.rx_trigger != 1 && g.rx_trigger != 4 && g.rx_trigger != 8 &&
+      g.rx_trigger != 14)
+    vmm__sr_fail(r, "receive trigger level %u", g.rx_trigger);
+  if (g.rx_head >= UART_FIFO_SIZE || g.rx_count > UART_FIFO_SIZE)
+    vmm__sr_fail(r, "receive FIFO head %u, count %u (size %d)", g.rx_head,
+                 g.rx_count, UART_FIFO_SIZE);
+  int rc = vmm__sr_finish(r);
+  if (rc < 0)
+    return rc;
+  pthread_mutex_lock(&u->lock);
+  u->regs = g;
+  /* Drive the line as saved (the interrupt controller's own state came
+   * with the backend's); raising a raised line changes nothing. */
+  u->irq_level = !level;
+  uart_update_irq(u);
+  pthread_mutex_unlock(&u->lock);
+  return 0;
+}
+
 static const struct vmm__device_ops uart_ops = {
     .type = "uart16550",
     .destroy = uart_destroy,
     .describe = uart_describe,
+    .save = uart_save,
+    .load = uart_load,
 };
 
 /* Copies the caller's config, accepting older and newer struct sizes the

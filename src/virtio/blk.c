@@ -577,6 +577,13 @@ static void blk_destroy(struct vmm__virtio_dev *v) {
   b->path = NULL;
 }
 
+/* Requests on the thread pool: a snapshot waits for them (their chains
+ * are out of the ring, and their data not yet in the image or guest). The
+ * rest of the device's state is the common virtio part. Loop thread. */
+static bool blk_busy(vmm_device_t *dev) {
+  return ((struct virtio_blk *)dev)->inflight != 0;
+}
+
 static void blk_describe(const vmm_device_t *dev,
                          struct vmm__device_desc *d) {
   const struct virtio_blk *b = (const struct virtio_blk *)dev;
@@ -595,7 +602,8 @@ static void blk_describe(const vmm_device_t *dev,
 #define BLK_OPS(n, extra)                                                     \
   {                                                                           \
     .base = {.type = "virtio-blk", .destroy = vmm__virtio_destroy,            \
-             .describe = blk_describe},                                       \
+             .describe = blk_describe, .save = vmm__virtio_save,              \
+             .load = vmm__virtio_load, .busy = blk_busy},                     \
     .device_id = VIRTIO_ID_BLOCK, .num_queues = (n),                          \
     .features = BLK_FEATURES | (extra), .config_size = BLK_CONFIG_SIZE,       \
     .queue_names = {"requestq0", "requestq1", "requestq2", "requestq3",       \

@@ -166,8 +166,13 @@ static void console_describe(const vmm_device_t *dev,
 }
 
 static const struct vmm__virtio_ops console_ops = {
+    /* Output is staged and given back within one loop callback and input
+     * is taken into the ring at once: between callbacks the common virtio
+     * part is all its state (a load kicks the receiveq, which offers the
+     * back-end's input again). */
     .base = {.type = "virtio-console", .destroy = vmm__virtio_destroy,
-             .describe = console_describe},
+             .describe = console_describe, .save = vmm__virtio_save,
+             .load = vmm__virtio_load},
     .device_id = VIRTIO_ID_CONSOLE,
     .num_queues = 2,
     .features = 0,

@@ -64,6 +64,11 @@ struct vmm__virtio_ops {
   void (*reset)(struct vmm__virtio_dev *v);
   /* Frees device-type resources (not the object). May be NULL. */
   void (*destroy)(struct vmm__virtio_dev *v);
+  /* Saved state of the device type beyond the common part (src/virtio/
+   * state.c); NULL when the type holds nothing but creation parameters
+   * between two loop callbacks. Locked. load checks every value. */
+  void (*save)(struct vmm__virtio_dev *v, struct vmm__sw *w);
+  int (*load)(struct vmm__virtio_dev *v, struct vmm__sr *r);
 };
 
 /* What the transport does for the common code. */
@@ -77,6 +82,11 @@ struct vmm__virtio_transport {
   /* Locked: used buffers on queue `q` (per-queue vectors); NULL: the
    * common code calls interrupt(v, VMM__VIRTIO_INT_VRING) instead. */
   void (*queue_interrupt)(struct vmm__virtio_dev *v, uint16_t q);
+  /* Saved state: registers and interrupt state of the transport. save
+   * runs locked; load runs with no lock held (it may move a BAR) and
+   * takes the device lock itself. */
+  void (*save)(struct vmm__virtio_dev *v, struct vmm__sw *w);
+  int (*load)(struct vmm__virtio_dev *v, struct vmm__sr *r);
 };
 
 struct vmm__virtio_queue {
@@ -129,6 +139,11 @@ int vmm__virtio_init(struct vmm__virtio_dev *v, vmm_vm_t *vm,
                      const vmm_virtio_config_t *config);
 /* vmm__device_ops.destroy of every virtio device. */
 void vmm__virtio_destroy(vmm_device_t *dev);
+/* vmm__device_ops.save / load of every virtio device (state.c): status,
+ * features, queues with their indices, then the transport's and the
+ * type's parts. After a load every running queue gets a pass. */
+int vmm__virtio_save(vmm_device_t *dev, struct vmm__sw *w);
+int vmm__virtio_load(vmm_device_t *dev, struct vmm__sr *r);
 
 /* The driver broke a rule: the device stops serving it (NEEDS_RESET and a
  * configuration interrupt). Locked. */

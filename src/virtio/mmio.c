@@ -10,6 +10,7 @@
 
 #include "error.h"
 #include "irq_internal.h"
+#include "snapshot/stream.h"
 #include "virtio/device.h"
 #include "vm_internal.h"
 
@@ -96,10 +97,33 @@ static void mmio_destroy(struct vmm__virtio_dev *v) {
   close_doorbells(v);
 }
 
+/* The window and line are creation parameters: only the interrupt. */
+static void mmio_save(struct vmm__virtio_dev *v, struct vmm__sw *w) {
+  vmm__sw_u32(w, v->mmio.isr);
+}
+
+static int mmio_load(struct vmm__virtio_dev *v, struct vmm__sr *r) {
+  uint32_t isr = vmm__sr_u32(r);
+  if (isr & ~(VMM__VIRTIO_INT_VRING | VMM__VIRTIO_INT_CONFIG))
+    vmm__sr_fail(r, "InterruptStatus 0x%x has unknown bits", isr);
+  int rc = vmm__sr_finish(r);
+  if (rc < 0)
+    return rc;
+  pthread_rwlock_rdlock(&v->base.vm->lock);
+  pthread_mutex_lock(&v->lock);
+  v->mmio.isr = isr;
+  set_line(v);
+  pthread_mutex_unlock(&v->lock);
+  pthread_rwlock_unlock(&v->base.vm->lock);
+  return 0;
+}
+
 static const struct vmm__virtio_transport mmio_transport = {
     .interrupt = mmio_interrupt,
     .reset = mmio_reset,
     .destroy = mmio_destroy,
+    .save = mmio_save,
+    .load = mmio_load,
 };
 
 static uint32_t reg_read(struct vmm__virtio_dev *v, uint32_t off) {

@@ -355,8 +355,12 @@ static void net_describe(const vmm_device_t *dev,
 }
 
 static const struct vmm__virtio_ops net_ops = {
+    /* Frames move within one loop callback: the common virtio part is all
+     * its state. The link status follows the back-end of the VM the state
+     * is loaded into (a new socket is up). */
     .base = {.type = "virtio-net", .destroy = vmm__virtio_destroy,
-             .describe = net_describe},
+             .describe = net_describe, .save = vmm__virtio_save,
+             .load = vmm__virtio_load},
     .device_id = VIRTIO_ID_NET,
     .num_queues = 2,
     .features = 1ull << VIRTIO_NET_F_MAC | 1ull << VIRTIO_NET_F_STATUS,

@@ -13,6 +13,7 @@
 #include "error.h"
 #include "hw/pci.h"
 #include "irq_internal.h"
+#include "snapshot/stream.h"
 #include "virtio/device.h"
 #include "vm_internal.h"
 
@@ -228,11 +229,16 @@ static void pci_destroy(struct vmm__virtio_dev *v) {
   v->pci = NULL;
 }
 
+static void pci_save(struct vmm__virtio_dev *v, struct vmm__sw *w);
+static int pci_load(struct vmm__virtio_dev *v, struct vmm__sr *r);
+
 static const struct vmm__virtio_transport pci_transport = {
     .interrupt = pci_interrupt,
     .reset = pci_reset,
     .destroy = pci_destroy,
     .queue_interrupt = pci_queue_interrupt,
+    .save = pci_save,
+    .load = pci_load,
 };
 
 /* ---- the BAR ---------------------------------------------------------- */
@@ -639,4 +645,77 @@ int vmm_virtio_pci_devfn(const vmm_device_t *dev) {
     return VMM_EINVAL;
   const struct vmm__virtio_dev *v = (const struct vmm__virtio_dev *)dev;
   return v->transport == &pci_transport ? v->pci->fn.devfn : VMM_EINVAL;
+}
+
+/* ---- saved state -------------------------------------------------------- */
+
+/* The function's configuration space and BAR, the ISR, the vectors, the
+ * MSI-X table and pending bits. The irqfds and MSI routes behind the
+ * vectors are set up again at each vector's next message. */
+static void pci_save(struct vmm__virtio_dev *v, struct vmm__sw *w) {
+  struct vmm__virtio_pci *p = v->pci;
+  vmm__pci_fn_save(v->base.vm, &p->fn, w);
+  vmm__sw_u8(w, p->isr);
+  vmm__sw_u16(w, p->nvec);
+  vmm__sw_u16(w, p->config_vector);
+  for (uint16_t i = 0; i < VMM__VIRTIO_MAX_QUEUES; i++)
+    vmm__sw_u16(w, p->queue_vector[i]);
+  for (uint16_t i = 0; i < p->nvec; i++) {
+    vmm__sw_u32(w, p->table[i].addr_lo);
+    vmm__sw_u32(w, p->table[i].addr_hi);
+    vmm__sw_u32(w, p->table[i].data);
+    vmm__sw_u32(w, p->table[i].ctrl);
+  }
+  vmm__sw_u64(w, p->pending);
+}
+
+static int pci_load(struct vmm__virtio_dev *v, struct vmm__sr *r) {
+  struct vmm__virtio_pci *p = v->pci;
+  vmm_vm_t *vm = v->base.vm;
+  /* The configuration space first, without the device lock: moving the
+   * BAR takes the VM lock for writing. */
+  int rc = vmm__pci_fn_load(vm, &p->fn, r);
+  if (rc < 0)
+    return vmm__sr_error(r) ? vmm__sr_finish(r) : rc;
+  uint8_t isr = vmm__sr_u8(r);
+  uint16_t nvec = vmm__sr_u16(r), config_vector = vmm__sr_u16(r);
+  uint16_t qv[VMM__VIRTIO_MAX_QUEUES];
+  struct msix_entry table[NVEC];
+  for (uint16_t i = 0; i < VMM__VIRTIO_MAX_QUEUES; i++)
+    qv[i] = vmm__sr_u16(r);
+  if (nvec != p->nvec)
+    vmm__sr_fail(r, "%u MSI-X vectors saved, the device has %u", nvec,
+                 p->nvec);
+  for (uint16_t i = 0; i < p->nvec && !vmm__sr_error(r); i++) {
+    table[i].addr_lo = vmm__sr_u32(r);
+    table[i].addr_hi = vmm__sr_u32(r);
+    table[i].data = vmm__sr_u32(r);
+    table[i].ctrl = vmm__sr_u32(r);
+    if (table[i].ctrl & ~1u)
+      vmm__sr_fail(r, "MSI-X entry %u control 0x%x", i, table[i].ctrl);
+  }
+  uint64_t pending = vmm__sr_u64(r);
+  if (isr & ~(VMM__VIRTIO_INT_VRING | VMM__VIRTIO_INT_CONFIG))
+    vmm__sr_fail(r, "ISR 0x%x has unknown bits", isr);
+  if (config_vector != NO_VECTOR && config_vector >= p->nvec)
+    vmm__sr_fail(r, "configuration vector %u of %u", config_vector, p->nvec);
+  for (uint16_t i = 0; i < VMM__VIRTIO_MAX_QUEUES; i++)
+    if (qv[i] != NO_VECTOR && (qv[i] >= p->nvec || i >= v->ops->num_queues))
+      vmm__sr_fail(r, "queue %u vector %u of %u", i, qv[i], p->nvec);
+  if (pending >> p->nvec)
+    vmm__sr_fail(r, "pending bits 0x%llx beyond %u vectors",
+                 (unsigned long long)pending, p->nvec);
+  if ((rc = vmm__sr_finish(r)) < 0)
+    return rc;
+  pthread_rwlock_rdlock(&vm->lock);
+  pthread_mutex_lock(&v->lock);
+  p->isr = isr;
+  p->config_vector = config_vector;
+  memcpy(p->queue_vector, qv, sizeof(qv));
+  memcpy(p->table, table, p->nvec * sizeof(table[0]));
+  p->pending = pending;
+  set_line(p);
+  pthread_mutex_unlock(&v->lock);
+  pthread_rwlock_unlock(&vm->lock);
+  return 0;
 }

@@ -180,7 +180,8 @@ int vmm__virtq_map(struct vmm__virtq *q, const struct vmm__memmap *map) {
   return 0;
 }
 
-int vmm__virtq_start(struct vmm__virtq *q, const struct vmm__memmap *map) {
+/* The layout checks of a start; maps the rings. */
+static int layout_check(struct vmm__virtq *q, const struct vmm__memmap *map) {
   q->running = false;
   q->broken = false;
   q->error[0] = '\0';
@@ -199,7 +200,11 @@ int vmm__virtq_start(struct vmm__virtq *q, const struct vmm__memmap *map) {
   if (q->used_gpa % VMM__VRING_USED_ALIGN)
     return q_fail(q, VMM_EINVAL, "used ring at 0x%llx is not %u-byte aligned",
                   (unsigned long long)q->used_gpa, VMM__VRING_USED_ALIGN);
-  int rc = vmm__virtq_map(q, map);
+  return vmm__virtq_map(q, map);
+}
+
+int vmm__virtq_start(struct vmm__virtq *q, const struct vmm__memmap *map) {
+  int rc = layout_check(q, map);
   if (rc < 0)
     return rc;
   q->last_avail = 0;
@@ -212,6 +217,27 @@ int vmm__virtq_start(struct vmm__virtq *q, const struct vmm__memmap *map) {
   store16_release(q->used + USED_IDX, 0);
   mark_dirty(map, q->used_gpa, 4);
   vmm__virtq_set_notify(q, true);
+  return 0;
+}
+
+int vmm__virtq_resume(struct vmm__virtq *q, const struct vmm__memmap *map,
+                      uint16_t last_avail, uint16_t used_idx,
+                      uint16_t signalled_used, bool signalled_valid,
+                      bool notify_wanted) {
+  int rc = layout_check(q, map);
+  if (rc < 0)
+    return rc;
+  /* The device never has more chains than the queue's size out of the
+   * ring: popped (last_avail) minus given back (used_idx). */
+  if ((uint16_t)(last_avail - used_idx) > q->size)
+    return q_fail(q, VMM_EINVAL, "%u chains taken and not given back in a "
+                  "queue of %u", (uint16_t)(last_avail - used_idx), q->size);
+  q->last_avail = last_avail;
+  q->used_idx = used_idx;
+  q->signalled_used = signalled_used;
+  q->signalled_valid = signalled_valid;
+  q->notify_wanted = notify_wanted;
+  q->running = true;
   return 0;
 }
 

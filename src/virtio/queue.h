@@ -100,6 +100,15 @@ int vmm__virtq_start(struct vmm__virtq *q, const struct vmm__memmap *map);
  * Call before popping or pushing in each pass: regions may have moved.
  */
 int vmm__virtq_map(struct vmm__virtq *q, const struct vmm__memmap *map);
+/*
+ * Starts a queue loaded from saved state (src/snapshot): the same checks
+ * as vmm__virtq_start(), but the rings in guest memory are left as they
+ * are and the indices are the saved ones.
+ */
+int vmm__virtq_resume(struct vmm__virtq *q, const struct vmm__memmap *map,
+                      uint16_t last_avail, uint16_t used_idx,
+                      uint16_t signalled_used, bool signalled_valid,
+                      bool notify_wanted);
 /* Stops a running queue (the driver cleared QueueReady); the layout
  * stays, so the queue can be started again. A reset is vmm__virtq_init(). */
 void vmm__virtq_stop(struct vmm__virtq *q);

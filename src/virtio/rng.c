@@ -87,7 +87,10 @@ static void rng_destroy(struct vmm__virtio_dev *v) {
 }
 
 static const struct vmm__virtio_ops rng_ops = {
-    .base = {.type = "virtio-rng", .destroy = vmm__virtio_destroy},
+    /* Chains are served within one loop callback: the common virtio
+     * part is all its state. */
+    .base = {.type = "virtio-rng", .destroy = vmm__virtio_destroy,
+             .save = vmm__virtio_save, .load = vmm__virtio_load},
     .device_id = VIRTIO_ID_RNG,
     .num_queues = 1,
     .features = 0,
