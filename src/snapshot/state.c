@@ -333,7 +333,9 @@ int vmm__vm_state_load(vmm_vm_t *vm, const void *blob, size_t len) {
   char backend[64];
   vmm__sr_section(&r, "vm", 1, &sec, NULL);
   vmm__sr_str(&sec, backend, sizeof(backend));
-  uint32_t max_vcpus = vmm__sr_u32(&sec), flags = vmm__sr_u32(&sec);
+  /* max_vcpus is informative: the vCPUs themselves must match (ids). */
+  (void)vmm__sr_u32(&sec);
+  uint32_t flags = vmm__sr_u32(&sec);
   uint32_t n_vcpus = vmm__sr_u32(&sec), n_devs = vmm__sr_u32(&sec);
   rc = vmm__sr_error(&r) ? vmm__sr_finish(&r) : vmm__sr_finish(&sec);
   if (rc < 0)
@@ -341,10 +343,9 @@ int vmm__vm_state_load(vmm_vm_t *vm, const void *blob, size_t len) {
   if (strcmp(backend, vm->ops->name) != 0)
     rc = vmm__error(VMM_EINVAL, "saved on backend %s, this VM runs on %s",
                     backend, vm->ops->name);
-  else if (max_vcpus != vm->max_vcpus || flags != vm->flags)
-    rc = vmm__error(VMM_EINVAL, "saved VM had max_vcpus %u and flags 0x%x, "
-                    "this one %u and 0x%x", max_vcpus, flags, vm->max_vcpus,
-                    vm->flags);
+  else if (flags != vm->flags)
+    rc = vmm__error(VMM_EINVAL, "saved VM had flags 0x%x, this one 0x%x",
+                    flags, vm->flags);
   else if (n_vcpus != vcpu_count(vm) || n_devs != p.n)
     rc = vmm__error(VMM_EINVAL, "saved VM had %u vCPUs and %u devices, this "
                     "one %u and %u", n_vcpus, n_devs, vcpu_count(vm), p.n);

@@ -29,7 +29,7 @@ int vmm__vm_state_save(vmm_vm_t *vm, void **blob, size_t *len);
 
 /*
  * Loads a blob into a VM built with the same configuration (backend,
- * max_vcpus, flags, the same vCPUs, the same devices in the same order
+ * flags, the same vCPU ids, the same devices in the same order
  * with the same ids) whose guest memory already holds the saved contents,
  * and which is CREATED (not started) or PAUSED. Every field is checked:
  * a truncated, corrupted (checksum) or foreign blob is refused with
