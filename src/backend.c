@@ -7,10 +7,18 @@
 #ifdef VMM_HAVE_KVM
 extern const struct vmm__backend_ops vmm__kvm_ops;
 #endif
+#ifdef VMM_HAVE_SVM
+extern const struct vmm__backend_ops vmm__svm_ops;
+#endif
 
 const struct vmm__backend_ops *const vmm__backends[] = {
 #ifdef VMM_HAVE_KVM
     &vmm__kvm_ops,
+#endif
+#ifdef VMM_HAVE_SVM
+    /* After KVM: "auto" takes it only where /dev/libvmm-svm exists and
+     * KVM is not usable. */
+    &vmm__svm_ops,
 #endif
     NULL,
 };

@@ -21,6 +21,7 @@ struct lvs_vcpu;
 
 struct lvs_region_k {
   bool used;
+  bool pinned_ro;             /* pinned without FOLL_WRITE */
   u32 flags;
   u64 gpa, size, uaddr;
   unsigned long npages;

@@ -42,8 +42,7 @@ static void region_release(struct lvs_vm *vm, struct lvs_region_k *r,
   atomic_inc(&vm->npt_gen);
   up_write(&vm->mem_lock);
   if (r->pages) {
-    unpin_user_pages_dirty_lock(r->pages, r->npages,
-                                !(r->flags & LVS_REGION_READONLY));
+    unpin_user_pages_dirty_lock(r->pages, r->npages, !r->pinned_ro);
     kvfree(r->pages);
   }
   if (vm->mm && r->npages)
@@ -54,6 +53,7 @@ static void region_release(struct lvs_vm *vm, struct lvs_region_k *r,
 static int region_add(struct lvs_vm *vm, const struct lvs_region *a) {
   struct lvs_region_k *r = &vm->regions[a->slot];
   unsigned long npages = a->size >> PAGE_SHIFT, got = 0, mapped = 0;
+  unsigned int gup;
   int rc;
 
   if (r->used)
@@ -78,12 +78,20 @@ static int region_add(struct lvs_vm *vm, const struct lvs_region *a) {
     rc = -ENOMEM;
     goto fail;
   }
+  /* Pinned for writing even for ROM: a read-only pin of memory never
+   * written would pin the shared zero page, and the host's later writes
+   * (firmware loading) would land in a copy the guest never sees. Only a
+   * mapping user space itself cannot write is pinned read-only. */
+  gup = FOLL_LONGTERM | FOLL_WRITE;
   while (got < npages) {
     long n = pin_user_pages_fast(a->uaddr + (got << PAGE_SHIFT),
-                                 min(npages - got, 512ul),
-                                 FOLL_LONGTERM | ((a->flags &
-                                   LVS_REGION_READONLY) ? 0 : FOLL_WRITE),
+                                 min(npages - got, 512ul), gup,
                                  r->pages + got);
+    if (n == -EFAULT && got == 0 && (gup & FOLL_WRITE) &&
+        (a->flags & LVS_REGION_READONLY)) {
+      gup &= ~FOLL_WRITE;
+      continue;
+    }
     if (n <= 0) {
       rc = n ? (int)n : -EFAULT;
       goto fail;
@@ -94,6 +102,7 @@ static int region_add(struct lvs_vm *vm, const struct lvs_region *a) {
       goto fail;
     }
   }
+  r->pinned_ro = !(gup & FOLL_WRITE);
   down_write(&vm->mem_lock);
   for (; mapped < npages; mapped++) {
     rc = ops->map(vm, a->gpa + ((u64)mapped << PAGE_SHIFT),

@@ -286,10 +286,12 @@ static void svm_set_regs(struct lvs_vcpu *v, const struct lvs_regs *r) {
   s->gprs[8] = r->r8, s->gprs[9] = r->r9, s->gprs[10] = r->r10;
   s->gprs[11] = r->r11, s->gprs[12] = r->r12, s->gprs[13] = r->r13;
   s->gprs[14] = r->r14, s->gprs[15] = r->r15;
+  /* User space moved the guest elsewhere: an IN in flight is dropped. */
+  if (r->rip != a->rip)
+    v->pending_in = 0;
   a->rip = r->rip;
   /* Bit 1 is always set; the reserved upper bits are not. */
   a->rflags = (r->rflags & 0x3f7fd7ull) | 2;
-  v->pending_in = 0; /* user space decided where the guest goes on */
 }
 
 static void seg_get(struct lvs_segment *d, const struct vmcb_seg *s) {
