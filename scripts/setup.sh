@@ -12,6 +12,8 @@ packages=(
   binutils                       # ld, nm, readelf (ABI tests)
   python3                        # meson, the ABI test scripts
   libuv1-dev libcjson-dev        # event loop, JSON configuration
+  libseccomp-dev                 # the optional sandbox of vCPU and loop threads (src/sandbox.c)
+  strace                         # finding the sandbox's system calls (docs/sandbox.md)
   libcunit1-dev                  # unit tests
   # the linux suite (tests/linux): the stock kernel, its initramfs and disk,
   # the nested machine and the QEMU side of bench/linux_boot

@@ -9,7 +9,9 @@
 
 #include "error.h"
 #include "loop.h"
+#include "irq_internal.h"
 #include "loop_internal.h"
+#include "sandbox_internal.h"
 #include "vm_internal.h"
 
 struct call {
@@ -19,6 +21,7 @@ struct call {
 };
 
 struct vmm__loop {
+  vmm_vm_t *vm;
   uv_loop_t *uv;   /* the loop in use: libvmm's (malloc'ed) or the embedder's */
   bool owned;
   bool thread_started;
@@ -68,6 +71,7 @@ static int loop_create(vmm_vm_t *vm, uv_loop_t *embedder) {
   if (!l)
     return vmm__error(VMM_ENOMEM, "out of memory for the event loop");
   pthread_mutex_init(&l->mu, NULL);
+  l->vm = vm;
   if (embedder) {
     l->uv = embedder;
     /* vmm_vm_use_loop() is documented to be called on the loop's thread. */
@@ -290,12 +294,24 @@ bool vmm__loop_on_thread(vmm_vm_t *vm) {
 
 /* ---- life cycle (run.c and vm.c) ------------------------------------ */
 
+static void pool_warm(void *opaque) { (void)opaque; }
+
 static void *loop_main(void *arg) {
   struct vmm__loop *l = arg;
   /* Signals belong to the embedder's threads, not to libvmm's. */
   sigset_t all;
   sigfillset(&all);
   pthread_sigmask(SIG_BLOCK, &all, NULL);
+  uint32_t sandbox = atomic_load(&l->vm->sandbox);
+  if (sandbox) {
+    /* libuv's thread pool is the process's, not this VM's: have it started
+     * (by the first work item) before the filter, which would refuse the
+     * thread creation and is inherited by threads made under it. */
+    if (vmm__loop_work(l->vm, pool_warm, NULL, NULL) < 0 ||
+        vmm__sandbox_enter(sandbox) < 0)
+      vmm__vm_request_stop(l->vm, VMM_STOP_ERROR, VMM_EIO,
+                           vmm_last_error());
+  }
   uv_run(l->uv, UV_RUN_DEFAULT);
   return NULL;
 }

@@ -12,6 +12,7 @@
 #include "irq_internal.h"
 #include "loop_internal.h"
 #include "run_internal.h"
+#include "sandbox_internal.h"
 #include "vm_internal.h"
 
 struct vmm__run {
@@ -203,6 +204,14 @@ static void *vcpu_main(void *arg) {
   sigfillset(&set);
   sigdelset(&set, vmm_kick_signal());
   pthread_sigmask(SIG_SETMASK, &set, NULL);
+
+  uint32_t sandbox = atomic_load(&vm->sandbox);
+  if (sandbox) {
+    int rc = vmm__sandbox_enter(sandbox);
+    if (rc < 0)
+      stop_from_vcpu(vcpu, VMM_STOP_ERROR, rc, "vCPU %u: the sandbox: %s",
+                     vcpu->id, vmm_last_error());
+  }
 
   vmm_exit_t exit;
   memset(&exit, 0, sizeof(exit));

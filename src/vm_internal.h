@@ -66,6 +66,8 @@ struct vmm_vm {
   /* What vmm_vm_create_from_config() keeps of the description for
    * vmm_vm_describe_json() (src/config); NULL for a VM built by hand. */
   struct vmm__config_state *config_state;
+  /* VMM_SANDBOX_* for the threads vmm_vm_start() starts (src/sandbox.c). */
+  _Atomic uint32_t sandbox;
 };
 
 /* The handler range a vCPU used last in one address space; valid while

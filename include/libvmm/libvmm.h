@@ -20,5 +20,6 @@
 #include <libvmm/config.h>
 #include <libvmm/control.h>
 #include <libvmm/gdbstub.h>
+#include <libvmm/sandbox.h>
 
 #endif
