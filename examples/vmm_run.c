@@ -70,6 +70,27 @@ static int start(vmm_vm_t *vm, struct term *term) {
   return rc;
 }
 
+/* The seccomp sandbox (docs/sandbox.md) for the VM's threads, set after
+ * everything that opens files and sockets (devices, control socket, gdb
+ * stub) and before they start. On by default: where libvmm cannot
+ * sandbox, that default is dropped with a warning; asked for explicitly,
+ * it is an error. */
+static int apply_sandbox(vmm_vm_t *vm, int flags, bool by_default) {
+  if (flags < 0) {
+    flags = VMM_SANDBOX_ON;
+    by_default = true;
+  }
+  if (flags && by_default && vmm_sandbox_available() < 0) {
+    fprintf(stderr, "vmm-run: warning: running without the sandbox: %s\n",
+            vmm_last_error());
+    return 0;
+  }
+  int rc = vmm_vm_set_sandbox(vm, (uint32_t)flags);
+  if (rc < 0)
+    fail_call("the sandbox", rc);
+  return rc;
+}
+
 static int describe(vmm_vm_t *vm) {
   char *json = NULL;
   int rc = vmm_vm_describe_json(vm, &json);
@@ -118,6 +139,9 @@ int main(int argc, char **argv) {
     vmm_config_free(cfg);
     return EXIT_SETUP;
   }
+  /* The command line first, then the description, then on. */
+  bool sandbox_default = o.sandbox < 0 && vmm_config_sandbox(cfg) < 0;
+  int sandbox = o.sandbox >= 0 ? o.sandbox : vmm_config_sandbox(cfg);
   vmm_vm_t *vm = NULL;
   int rc = vmm_vm_create_from_config(cfg, &vm);
   uint64_t t_built = now_ns();
@@ -149,6 +173,12 @@ int main(int argc, char **argv) {
     status = describe(vm);
     vmm_vm_destroy(vm);
     return status;
+  }
+
+  if ((rc = apply_sandbox(vm, sandbox, sandbox_default)) < 0) {
+    term_close(term);
+    vmm_vm_destroy(vm);
+    return EXIT_SETUP;
   }
 
   watch.vm = vm;

@@ -19,6 +19,9 @@ struct run_options {
   const char *control; /* --control PATH (absolute by then), or NULL */
   const char *gdb;     /* --gdb ADDR, or NULL */
   bool timings, describe, check;
+  /* --no-sandbox (0), --sandbox-kill (VMM_SANDBOX_ON | KILL); -1: the
+   * description's "sandbox", else on (VMM_SANDBOX_ON). */
+  int sandbox;
 };
 
 /* Parses argv; 0, or EXIT_USAGE after printing why (1 after --help or

@@ -14,7 +14,7 @@ static void print_help(FILE *f) {
 "\n"
 "SYNOPSIS\n"
 "    vmm-run [--timings] [--set KEY=VALUE]... [--control PATH]\n"
-"            [--gdb ADDR] VM.json\n"
+"            [--gdb ADDR] [--no-sandbox | --sandbox-kill] VM.json\n"
 "    vmm-run --describe [--set KEY=VALUE]... VM.json\n"
 "    vmm-run --check [--set KEY=VALUE]... VM.json\n"
 "    vmm-run --help | --version\n"
@@ -61,6 +61,16 @@ static void print_help(FILE *f) {
 "        Serve gdb there (vmm_gdbstub_start(), docs/gdb.md): the vCPUs wait\n"
 "        at their first instruction until gdb connects and continues. A\n"
 "        relative PATH is taken from the current directory.\n"
+"    --no-sandbox\n"
+"        Run the vCPU and loop threads without the seccomp sandbox\n"
+"        (docs/sandbox.md). By default they run under it: once the VM is\n"
+"        set up they may use only the system calls their work needs, and\n"
+"        any other (opening files, sockets, exec...) fails with EPERM.\n"
+"        Overrides the description's \"sandbox\". Without libseccomp in\n"
+"        libvmm the VM runs unsandboxed, with a warning.\n"
+"    --sandbox-kill\n"
+"        The sandbox, but a refused system call kills vmm-run (SIGSYS)\n"
+"        instead of failing with EPERM.\n"
 "    --describe\n"
 "        Build the VM, print its description (vmm_vm_describe_json(): the\n"
 "        description with every default filled in) on stdout and exit\n"
@@ -144,6 +154,7 @@ static const char *absolute(const char *path) {
 
 int run_parse_options(int argc, char **argv, struct run_options *o) {
   memset(o, 0, sizeof(*o));
+  o->sandbox = -1;
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i];
     /* --opt=VALUE as well as --opt VALUE. */
@@ -179,6 +190,10 @@ int run_parse_options(int argc, char **argv, struct run_options *o) {
         return usage_error("--control needs a path");
       if (!(o->control = absolute(v)))
         return usage_error("--control %s: path too long", v);
+    } else if (IS("--no-sandbox") && !eq) {
+      o->sandbox = 0;
+    } else if (IS("--sandbox-kill") && !eq) {
+      o->sandbox = VMM_SANDBOX_ON | VMM_SANDBOX_KILL;
     } else if (IS("--gdb")) {
       const char *v = VALUE();
       if (!v || (strncmp(v, "tcp:", 4) && strncmp(v, "unix:", 5)))

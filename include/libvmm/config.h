@@ -69,6 +69,10 @@ VMM_EXPORT const char *vmm_config_control_path(const vmm_config_t *cfg);
 /* The id of the device whose character back-end is "stdio" (the console
  * a launcher puts into raw mode), or NULL when none is. */
 VMM_EXPORT const char *vmm_config_stdio_device(const vmm_config_t *cfg);
+/* The "sandbox" of a description as VMM_SANDBOX_* flags ("off" 0, "on",
+ * "kill"), or -1 when it does not say (the VM is then not sandboxed; a
+ * launcher may choose its own default). */
+VMM_EXPORT int vmm_config_sandbox(const vmm_config_t *cfg);
 /* Number of vCPUs the description asks for (0 for a NULL config). */
 VMM_EXPORT uint32_t vmm_config_vcpus(const vmm_config_t *cfg);
 

@@ -190,6 +190,10 @@ int vmm_config_parse_file(const char *path, vmm_config_t **out) {
   return rc;
 }
 
+int vmm_config_sandbox(const vmm_config_t *cfg) {
+  return cfg && cfg->has_sandbox ? (int)cfg->sandbox : -1;
+}
+
 const char *vmm_config_control_path(const vmm_config_t *cfg) {
   return cfg ? cfg->control_path : NULL;
 }

@@ -130,6 +130,9 @@ struct vmm_config {
   struct vmm__cfg_device devices[VMM__CFG_MAX_DEVICES];
   size_t n_devices;
   char *control_path;
+  /* "sandbox": given or not; VMM_SANDBOX_* (0: "off"). */
+  bool has_sandbox;
+  uint32_t sandbox;
 };
 
 /* The emulation-failure assist's flags by name ("int3", "ud", "soft_int",

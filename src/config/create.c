@@ -245,6 +245,8 @@ static int build(vmm_vm_t *vm, const vmm_config_t *cfg) {
   rc = load_payload(vm, vcpu0, &cfg->payload);
   if (rc < 0)
     return vmm__error_prefix(rc, "payload");
+  if (cfg->has_sandbox && (rc = vmm_vm_set_sandbox(vm, cfg->sandbox)) < 0)
+    return vmm__error_prefix(rc, "sandbox");
   /* Last: once it listens, clients may ask for the description. */
   if (cfg->control_path &&
       (rc = vmm_vm_control_listen(vm, cfg->control_path)) < 0)

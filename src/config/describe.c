@@ -199,6 +199,8 @@ int vmm__config_from_vm(vmm_vm_t *vm, vmm_config_t **out) {
     first = false;
   }
   describe_cpu(vm->cpu_template, cfg, &ok);
+  cfg->sandbox = vmm_vm_get_sandbox(vm);
+  cfg->has_sandbox = cfg->sandbox != 0;
 
   /* The VM's list is newest first; a description lists oldest first. */
   size_t n = 0;

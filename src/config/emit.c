@@ -236,6 +236,10 @@ int vmm__config_to_json(const vmm_config_t *cfg, char **out) {
       ok = false;
     }
   }
+  if (ok && cfg->has_sandbox)
+    add_str(root, "sandbox",
+            !cfg->sandbox ? "off"
+            : (cfg->sandbox & VMM_SANDBOX_KILL) ? "kill" : "on", &ok);
   if (ok && cfg->control_path) {
     cJSON *c = cJSON_CreateObject();
     add(root, "control", c, &ok);

@@ -392,7 +392,8 @@ static int parse_top(struct vmm__pctx *c, const cJSON *root,
                      vmm_config_t *cfg) {
   static const char *const keys[] = {"comment", "backend", "irqchip",
                                      "hypercall_port", "memory", "vcpus",
-                                     "payload", "devices", "control", NULL};
+                                     "payload", "devices", "control",
+                                     "sandbox", NULL};
   int rc = vmm__p_check_keys(c, root, keys);
   if (rc)
     return rc;
@@ -405,6 +406,17 @@ static int parse_top(struct vmm__pctx *c, const cJSON *root,
       (rc = vmm__p_u64(c, root, "hypercall_port", 1, 0xffff, 0, &port)))
     return rc;
   cfg->hypercall_port = (uint16_t)port;
+  /* "off", "on", "kill": vmm_vm_set_sandbox() flags by index. */
+  static const char *const sandbox_modes[] = {"off", "on", "kill", NULL};
+  static const uint32_t sandbox_flags[] = {
+      0, VMM_SANDBOX_ON, VMM_SANDBOX_ON | VMM_SANDBOX_KILL};
+  int mode = -1;
+  if ((rc = vmm__p_enum(c, root, "sandbox", sandbox_modes, 0, &mode)))
+    return rc;
+  if (mode >= 0) {
+    cfg->has_sandbox = true;
+    cfg->sandbox = sandbox_flags[mode];
+  }
   if (cfg->backend && strcmp(cfg->backend, "auto") != 0) {
     bool known = false;
     for (unsigned i = 0; vmm_backend_name(i); i++)

@@ -484,6 +484,65 @@ def control_socket():
         check(not os.path.exists(sock), "socket removed", r)
 
 
+def filtered_threads(pid):
+    """Threads of process `pid` under a seccomp filter (Seccomp: 2)."""
+    n = 0
+    for tid in os.listdir("/proc/%d/task" % pid):
+        try:
+            with open("/proc/%d/task/%s/status" % (pid, tid)) as f:
+                n += any(l.split() == ["Seccomp:", "2"] for l in f)
+        except OSError:
+            pass
+    return n
+
+
+@test("kvm")
+def sandbox_modes():
+    """The sandbox (docs/sandbox.md) is on by default: the vCPU and loop
+    threads are filtered and the control socket still answers through the
+    filtered loop; --sandbox-kill and the description's "sandbox" choose
+    the mode, --no-sandbox turns it off; an unknown mode is rejected."""
+    with Scratch(sockets=True) as s:
+        uart = s.path("uart.log")
+        cases = [([], None, "on", 2), (["--sandbox-kill"], None, "kill", 2),
+                 (["--no-sandbox"], None, None, 0), ([], "off", None, 0),
+                 ([], "kill", "kill", 2), (["--no-sandbox"], "on", None, 0)]
+        for flags, in_cfg, want, threads in cases:
+            cfg = launch_cfg("hang", console=file_console(uart))
+            if in_cfg:
+                cfg["sandbox"] = in_cfg
+            path = s.write("vm.json", cfg)
+            sock = s.path("ctl.sock")
+            if os.path.exists(uart):
+                os.unlink(uart)
+            p = subprocess.Popen([args.vmm_run, "--control", sock] + flags +
+                                 [path], stdin=subprocess.DEVNULL,
+                                 stdout=subprocess.PIPE,
+                                 stderr=subprocess.PIPE)
+            try:
+                wait_booted(uart)
+                what = "%s with \"sandbox\": %s" % (flags, in_cfg)
+                r = control(sock, {"id": 1, "cmd": "describe"})
+                check(r.get("ok") and r["result"].get("sandbox") == want,
+                      what + ": describe says " + str(want), r)
+                n = filtered_threads(p.pid)
+                check(n >= threads and (threads or n == 0),
+                      what + ": %d filtered threads" % n)
+                r = control(sock, {"id": 2, "cmd": "stop", "status": 5})
+                check(r.get("ok"), "stop", r)
+                out, err = p.communicate(timeout=RUN_TIMEOUT)
+            finally:
+                if p.poll() is None:
+                    p.kill()
+                    p.wait()
+            expect_status(Run(p.returncode, out.decode(), err.decode()), 5)
+        cfg = launch_cfg("hang")
+        cfg["sandbox"] = "maybe"
+        r = vmm_run(s.write("vm.json", cfg))
+        expect_status(r, EXIT_CONFIG)
+        check("sandbox" in one_line(r), "names the field", r)
+
+
 # ---- on a pseudo-terminal ----------------------------------------------
 
 class Pty:
