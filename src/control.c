@@ -336,23 +336,24 @@ static void server_closed(uv_handle_t *h) {
   free(srv);
 }
 
-/* Loop thread (or no thread runs the loop): closes everything. */
+/* Loop thread (or no thread runs the loop): closes everything but the
+ * socket file, which the API call that closes unlinks on its own thread
+ * (the loop thread may be sandboxed: no unlink there, docs/sandbox.md). */
 static void server_close(struct vmm__control *srv) {
   while (srv->clients)
     client_drop(srv->clients);
-  /* The path goes now, so that it can be bound again at once. */
-  unlink(srv->path);
   srv->vm = NULL;
   uv_poll_stop(&srv->poll);
   uv_close((uv_handle_t *)&srv->poll, server_closed);
 }
 
-static void close_on_loop(void *opaque);
+static int close_server_of(vmm_vm_t *vm);
 
 struct attach {
   vmm_vm_t *vm;
   struct vmm__control *srv;
   int rc;
+  bool unlink_path; /* the server was closed: its file is the caller's */
 };
 
 /* On the loop: publishes the server and starts accepting. */
@@ -379,6 +380,7 @@ static void attach_on_loop(void *opaque) {
     /* The handle is initialised: it must be closed, and the close
      * callback frees the server; the caller must not. */
     a->rc = vmm__error(VMM_EIO, "uv_poll_start: %s", uv_strerror(rc));
+    a->unlink_path = true;
     server_close(a->srv);
     a->srv = NULL;
     return;
@@ -446,12 +448,14 @@ int vmm_vm_control_listen(vmm_vm_t *vm, const char *path) {
   int rc = vmm__loop_call_wait(vm, attach_on_loop, &a);
   if (rc == 0)
     rc = a.rc;
+  if (a.unlink_path)
+    unlink(path);
   /* A VM with nothing on its loop gets no loop thread at vmm_vm_start();
    * one that is started already needs it now to serve the socket. */
   if (rc == 0 && vmm_vm_state(vm) != VMM_VM_CREATED) {
     rc = vmm__loop_start(vm);
     if (rc < 0) {
-      vmm__loop_call_wait(vm, close_on_loop, vm);
+      close_server_of(vm);
       return vmm__error_prefix(rc, fn);
     }
   }
@@ -471,13 +475,31 @@ int vmm_vm_control_listen(vmm_vm_t *vm, const char *path) {
   return 0;
 }
 
+struct closing {
+  vmm_vm_t *vm;
+  char *path; /* the socket file to unlink (malloc'ed), NULL: none */
+};
+
 static void close_on_loop(void *opaque) {
-  vmm_vm_t *vm = opaque;
-  struct vmm__control *srv = vm->control;
+  struct closing *c = opaque;
+  struct vmm__control *srv = c->vm->control;
   if (!srv)
     return;
-  vm->control = NULL;
+  c->vm->control = NULL;
+  c->path = srv->path; /* server_closed() frees what is left */
+  srv->path = NULL;
   server_close(srv);
+}
+
+/* Closes the VM's server on its loop, then unlinks the socket file here,
+ * so that the path can be bound again at once. */
+static int close_server_of(vmm_vm_t *vm) {
+  struct closing c = {vm, NULL};
+  int rc = vmm__loop_call_wait(vm, close_on_loop, &c);
+  if (c.path)
+    unlink(c.path);
+  free(c.path);
+  return rc;
 }
 
 int vmm_vm_control_close(vmm_vm_t *vm) {
@@ -486,10 +508,10 @@ int vmm_vm_control_close(vmm_vm_t *vm) {
                       "handle");
   if (!vm->control)
     return 0;
-  return vmm__loop_call_wait(vm, close_on_loop, vm);
+  return close_server_of(vm);
 }
 
 void vmm__control_destroy(vmm_vm_t *vm) {
   if (vm->control)
-    vmm__loop_call_wait(vm, close_on_loop, vm);
+    close_server_of(vm);
 }

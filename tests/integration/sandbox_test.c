@@ -244,6 +244,11 @@ static void run_refused(bool sandbox) {
   EXPECT_TRUEF(fd >= 0 || errno == ENOENT, "open: %s", strerror(errno));
   if (fd >= 0)
     close(fd);
+  /* Closed from here while the (filtered) loop thread still runs: the
+   * socket file goes all the same. */
+  EXPECT_OK(vmm_vm_control_close(t.vm));
+  EXPECT_TRUEF(access(sock, F_OK) != 0 && errno == ENOENT, "%s is left",
+               sock);
 out_dir:
   vmm_vm_control_close(t.vm);
   unlink(sock);
