@@ -169,16 +169,15 @@ int main(int argc, char **argv) {
     }
     fprintf(stderr, "vmm-run: waiting for gdb on %s\n", o.gdb);
   }
-  if (o.describe) {
-    status = describe(vm);
-    vmm_vm_destroy(vm);
-    return status;
-  }
-
   if ((rc = apply_sandbox(vm, sandbox, sandbox_default)) < 0) {
     term_close(term);
     vmm_vm_destroy(vm);
     return EXIT_SETUP;
+  }
+  if (o.describe) {
+    status = describe(vm);
+    vmm_vm_destroy(vm);
+    return status;
   }
 
   watch.vm = vm;

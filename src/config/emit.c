@@ -236,7 +236,7 @@ int vmm__config_to_json(const vmm_config_t *cfg, char **out) {
       ok = false;
     }
   }
-  if (ok && cfg->has_sandbox)
+  if (ok)
     add_str(root, "sandbox",
             !cfg->sandbox ? "off"
             : (cfg->sandbox & VMM_SANDBOX_KILL) ? "kill" : "on", &ok);

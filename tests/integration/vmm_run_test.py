@@ -505,8 +505,8 @@ def sandbox_modes():
     with Scratch(sockets=True) as s:
         uart = s.path("uart.log")
         cases = [([], None, "on", 2), (["--sandbox-kill"], None, "kill", 2),
-                 (["--no-sandbox"], None, None, 0), ([], "off", None, 0),
-                 ([], "kill", "kill", 2), (["--no-sandbox"], "on", None, 0)]
+                 (["--no-sandbox"], None, "off", 0), ([], "off", "off", 0),
+                 ([], "kill", "kill", 2), (["--no-sandbox"], "on", "off", 0)]
         for flags, in_cfg, want, threads in cases:
             cfg = launch_cfg("hang", console=file_console(uart))
             if in_cfg:

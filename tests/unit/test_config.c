@@ -94,7 +94,20 @@ static void test_minimal_defaults(void) {
   CHECK_U64(cfg->assist, VMM_ASSIST_DEFAULT);
   CHECK_U64(cfg->n_devices, 0);
   CU_ASSERT_PTR_NULL(vmm_config_control_path(cfg));
+  CHECK_U64(vmm_config_sandbox(cfg), -1); /* not said */
   vmm_config_free(cfg);
+  /* "sandbox": the three modes as vmm_vm_set_sandbox() flags. */
+  static const char *const modes[] = {"off", "on", "kill"};
+  static const int flags[] = {0, VMM_SANDBOX_ON,
+                              VMM_SANDBOX_ON | VMM_SANDBOX_KILL};
+  for (int i = 0; i < 3; i++) {
+    char json[64];
+    snprintf(json, sizeof(json), "{\"memory\": \"1M\", \"sandbox\": \"%s\"}",
+             modes[i]);
+    CHECK_RC(parse(json, &cfg), 0);
+    CHECK_U64(vmm_config_sandbox(cfg), flags[i]);
+    vmm_config_free(cfg);
+  }
 }
 
 static void test_memory_shorthand_splits(void) {
@@ -505,6 +518,10 @@ static const struct bad bad_cases[] = {
      "[]}]}", VMM_EINVAL, "devices[0].cmdline: expected a string, got an "
      "array"},
     /* control */
+    {"{\"memory\": \"1M\", \"sandbox\": \"maybe\"}", VMM_EINVAL,
+     "sandbox: \"maybe\" is not one of \"off\", \"on\", \"kill\""},
+    {"{\"memory\": \"1M\", \"sandbox\": true}", VMM_EINVAL,
+     "sandbox: expected a string"},
     {"{\"memory\": \"1M\", \"control\": \"/tmp/x\"}", VMM_EINVAL,
      "control: expected an object, got a string"},
     {"{\"memory\": \"1M\", \"control\": {}}", VMM_EINVAL,
