@@ -203,6 +203,16 @@ int main(int argc, char **argv) {
     }
     fprintf(stderr, "vmm-boot: waiting for gdb on %s\n", L.o.gdb);
   }
+  /* The sandbox once everything is open (docs/sandbox.md); the default
+   * is dropped where libvmm has none, --sandbox-kill then fails. */
+  bool want = L.o.sandbox && (L.o.sandbox & VMM_SANDBOX_KILL ||
+                              vmm_sandbox_available() == 0);
+  if (want && (rc = vmm_vm_set_sandbox(L.vm, L.o.sandbox)) < 0) {
+    fail_call("the sandbox", rc);
+    relay_destroy(L.relay);
+    vmm_vm_destroy(L.vm);
+    return EXIT_SETUP;
+  }
   if ((rc = vmm_vm_start(L.vm)) < 0) {
     fail_call("starting the VM", rc);
     relay_destroy(L.relay);

@@ -30,6 +30,8 @@ struct options {
   unsigned n_nets;
   struct out_spec console, virtio_console;
   bool timings, verbose;
+  /* VMM_SANDBOX_* for vmm_vm_set_sandbox(); on unless --no-sandbox. */
+  uint32_t sandbox;
 };
 
 /* Parses argv; 0, or EXIT_USAGE after printing why (1 for --help). */

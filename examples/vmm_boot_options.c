@@ -32,6 +32,11 @@ void print_usage(FILE *f) {
 "                         serve gdb there; the vCPUs wait at the kernel's\n"
 "                         entry until gdb continues (docs/gdb.md)\n"
 "  --timings              print boot times on stderr when the VM stops\n"
+"  --no-sandbox           run the vCPU and loop threads without the seccomp\n"
+"                         sandbox (on by default where libvmm has one;\n"
+"                         docs/sandbox.md)\n"
+"  --sandbox-kill         the sandbox, a refused system call killing the\n"
+"                         process instead of failing with EPERM\n"
 "  --verbose              say what was built and where the kernel went\n"
 "  --help                 this text\n"
 "\n"
@@ -97,6 +102,7 @@ int parse_options(int argc, char **argv, struct options *o) {
   memset(o, 0, sizeof(*o));
   o->mem_mib = 512;
   o->cpus = 1;
+  o->sandbox = VMM_SANDBOX_ON;
   o->console.kind = OUT_STDIO;
   o->virtio_console.kind = OUT_NONE;
   for (int i = 1; i < argc; i++) {
@@ -111,6 +117,14 @@ int parse_options(int argc, char **argv, struct options *o) {
     }
     if (!strcmp(a, "--verbose")) {
       o->verbose = true;
+      continue;
+    }
+    if (!strcmp(a, "--no-sandbox")) {
+      o->sandbox = 0;
+      continue;
+    }
+    if (!strcmp(a, "--sandbox-kill")) {
+      o->sandbox = VMM_SANDBOX_ON | VMM_SANDBOX_KILL;
       continue;
     }
     /* Everything else takes a value: --opt VALUE or --opt=VALUE. */

@@ -73,18 +73,16 @@ static int start(vmm_vm_t *vm, struct term *term) {
 /* The seccomp sandbox (docs/sandbox.md) for the VM's threads, set after
  * everything that opens files and sockets (devices, control socket, gdb
  * stub) and before they start. On by default: where libvmm cannot
- * sandbox, that default is dropped with a warning; asked for explicitly,
- * it is an error. */
+ * sandbox, that default is dropped (silently: stderr is for the one line
+ * saying how the VM stopped; --describe shows "sandbox": "off"); asked
+ * for explicitly, it is an error. */
 static int apply_sandbox(vmm_vm_t *vm, int flags, bool by_default) {
   if (flags < 0) {
     flags = VMM_SANDBOX_ON;
     by_default = true;
   }
-  if (flags && by_default && vmm_sandbox_available() < 0) {
-    fprintf(stderr, "vmm-run: warning: running without the sandbox: %s\n",
-            vmm_last_error());
+  if (flags && by_default && vmm_sandbox_available() < 0)
     return 0;
-  }
   int rc = vmm_vm_set_sandbox(vm, (uint32_t)flags);
   if (rc < 0)
     fail_call("the sandbox", rc);

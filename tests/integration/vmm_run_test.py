@@ -485,14 +485,19 @@ def control_socket():
 
 
 def filtered_threads(pid):
-    """Threads of process `pid` under a seccomp filter (Seccomp: 2)."""
+    """Threads of process `pid` under a seccomp filter (Seccomp: 2), not
+    counting KVM's kernel workers (kvm-nx-lpage-recovery), which take on
+    the filter of the vCPU thread that made them."""
     n = 0
     for tid in os.listdir("/proc/%d/task" % pid):
         try:
             with open("/proc/%d/task/%s/status" % (pid, tid)) as f:
-                n += any(l.split() == ["Seccomp:", "2"] for l in f)
+                lines = [l.split() for l in f]
         except OSError:
-            pass
+            continue
+        if not any(l[:1] == ["Name:"] and l[1:2] and
+                   l[1].startswith("kvm-") for l in lines):
+            n += ["Seccomp:", "2"] in lines
     return n
 
 
@@ -503,6 +508,11 @@ def sandbox_modes():
     filtered loop; --sandbox-kill and the description's "sandbox" choose
     the mode, --no-sandbox turns it off; an unknown mode is rejected."""
     with Scratch(sockets=True) as s:
+        r = vmm_run("--describe", "--sandbox-kill",
+                    s.write("vm.json", launch_cfg("hang")))
+        if r.status != 0 and "not available" in r.err:
+            raise Skipped("libvmm has no sandbox here: " + r.err.strip())
+        expect_status(r, 0)
         uart = s.path("uart.log")
         cases = [([], None, "on", 2), (["--sandbox-kill"], None, "kill", 2),
                  (["--no-sandbox"], None, "off", 0), ([], "off", "off", 0),
