@@ -225,3 +225,22 @@ int vmm_mem_dirty_log_clear(vmm_mem_region_t *r) {
   pthread_rwlock_unlock(&r->vm->lock);
   return rc;
 }
+
+/* Fetch and clear in one step under the lock, so that no page written
+ * between a get and a clear is lost (live migration's pre-copy rounds). */
+int vmm__mem_dirty_log_take(vmm_mem_region_t *r, uint64_t *bitmap,
+                            size_t nbytes) {
+  size_t need = bitmap_bytes(r->slot.size);
+  if (!r->slot.dirty || !bitmap || nbytes < need)
+    return vmm__error(VMM_EINVAL, "dirty log take: region at 0x%llx has no "
+                      "log or the bitmap is short",
+                      (unsigned long long)r->slot.gpa);
+  pthread_rwlock_wrlock(&r->vm->lock);
+  int rc = dirty_sync(r, true);
+  if (rc == 0) {
+    memcpy(bitmap, r->slot.dirty, need);
+    memset(r->slot.dirty, 0, need);
+  }
+  pthread_rwlock_unlock(&r->vm->lock);
+  return rc;
+}

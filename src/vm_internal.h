@@ -125,6 +125,9 @@ bool vmm__handle_valid(const void *p, enum vmm__handle_type type);
 /* Frees an object of the VM (the VM lock is held or the VM is dying). */
 void vmm__region_free(vmm_mem_region_t *region);
 void vmm__vcpu_free(vmm_vcpu_t *vcpu);
+/* A region's dirty log, fetched and cleared at once (memory.c). */
+int vmm__mem_dirty_log_take(vmm_mem_region_t *region, uint64_t *bitmap,
+                            size_t nbytes);
 
 /* CLOCK_MONOTONIC in nanoseconds. */
 uint64_t vmm__now_ns(void);

@@ -21,5 +21,6 @@
 #include <libvmm/control.h>
 #include <libvmm/gdbstub.h>
 #include <libvmm/sandbox.h>
+#include <libvmm/migrate.h>
 
 #endif

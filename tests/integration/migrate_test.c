@@ -1,0 +1,403 @@
+/* tests/integration/migrate_test.c — live migration between two processes
+ * over a unix socket while the guest (tests/guests/migrate.c) keeps
+ * rewriting and checking its memory; a destination that vanishes at
+ * several points (the source VM must run on, unharmed); and bad, short
+ * and corrupt streams fed to the receiving side.
+ *
+ *   migrate_test --backend kvm --guest migrate PATH [--test ...]
+ *   migrate_test --dest FD [--cut TYPE:N]   (the destination process)
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "check.h"
+#include "migrate_guest.h"
+#include "migrate_wire.h"
+#include "runner.h"
+#include "test_vm.h"
+
+/* Busy-loop iterations after each page the guest writes: a few tens of
+ * thousands of pages a second, so that pre-copy needs several rounds. */
+#define GUEST_DELAY 20000
+
+static uint64_t status_word(vmm_vm_t *vm, unsigned i) {
+  uint64_t v = 0;
+  vmm_mem_read(vm, GUEST_STATUS_GPA + 8 * i, &v, sizeof(v));
+  return v;
+}
+
+/* Waits until the guest finished `passes` more full checks (20 s). */
+static bool wait_passes(vmm_vm_t *vm, uint64_t passes) {
+  uint64_t want = status_word(vm, MIG_ST_PASSES) + passes;
+  for (int i = 0; i < 2000; i++) {
+    if (status_word(vm, MIG_ST_PASSES) >= want)
+      return true;
+    usleep(10000);
+  }
+  return false;
+}
+
+/* FNV-1a over the whole RAM, 8 bytes at a time. */
+static uint64_t ram_hash(vmm_vm_t *vm) {
+  void *hva;
+  if (vmm_mem_gpa_to_hva(vm, 0, MIG_RAM_SIZE, &hva) < 0)
+    return 0;
+  const uint64_t *w = hva;
+  uint64_t h = 0xcbf29ce484222325ull;
+  for (size_t i = 0; i < MIG_RAM_SIZE / 8; i++)
+    h = (h ^ w[i]) * 0x100000001b3ull;
+  return h;
+}
+
+static const char *description(char *buf, size_t n) {
+  snprintf(buf, n,
+           "{\"backend\": \"%s\", \"irqchip\": false,"
+           " \"memory\": [{\"gpa\": 0, \"size\": \"32M\", \"dirty_log\": true}],"
+           " \"payload\": {\"type\": \"elf\", \"path\": \"%s\", \"mode\": \"long\"},"
+           " \"devices\": [{\"type\": \"uart\", \"id\": \"com1\"},"
+           " {\"type\": \"rtc\"}]}",
+           test_backend, test_guest_path("migrate"));
+  return buf;
+}
+
+/* The source: the guest built from its description, started, and past
+ * one full check of its pages. */
+static vmm_vm_t *make_source(void) {
+  char json[1024];
+  description(json, sizeof(json));
+  vmm_config_t *cfg = NULL;
+  vmm_vm_t *vm = NULL;
+  if (!EXPECT_OK(vmm_config_parse(json, strlen(json), &cfg)))
+    return NULL;
+  bool ok = EXPECT_OK(vmm_vm_create_from_config(cfg, &vm));
+  vmm_config_free(cfg);
+  if (!ok)
+    return NULL;
+  uint64_t delay = GUEST_DELAY;
+  ok = EXPECT_OK(vmm_mem_write(vm, GUEST_PARAM_GPA, &delay, sizeof(delay))) &&
+       EXPECT_OK(vmm_vm_start(vm)) &&
+       EXPECT_TRUEF(wait_passes(vm, 1), "the guest made no full check");
+  if (!ok) {
+    vmm_vm_destroy(vm);
+    return NULL;
+  }
+  EXPECT_EQ(status_word(vm, MIG_ST_ERRORS), 0);
+  return vm;
+}
+
+/* Starts this program as the destination on the other end of a
+ * socketpair; *fd is our end. `cut` "" or TYPE:N (see dest_main). */
+static pid_t spawn_dest(int *fd, const char *cut) {
+  int sv[2];
+  if (!EXPECT_TRUEF(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == 0,
+                    "socketpair: %s", strerror(errno)))
+    return -1;
+  pid_t pid = fork();
+  if (pid == 0) {
+    int child = dup(sv[1]); /* without CLOEXEC */
+    char fdstr[16];
+    snprintf(fdstr, sizeof(fdstr), "%d", child);
+    execl("/proc/self/exe", "migrate_test", "--dest", fdstr, "--cut", cut,
+          (char *)NULL);
+    _exit(127);
+  }
+  close(sv[1]);
+  if (!EXPECT_TRUEF(pid > 0, "fork: %s", strerror(errno))) {
+    close(sv[0]);
+    return -1;
+  }
+  *fd = sv[0];
+  return pid;
+}
+
+/* A line the destination wrote after the migration stream (10 s). */
+static bool read_line(int fd, char *buf, size_t n) {
+  size_t len = 0;
+  while (len + 1 < n) {
+    struct pollfd p = {.fd = fd, .events = POLLIN};
+    if (poll(&p, 1, 30000) <= 0)
+      break;
+    ssize_t r = read(fd, buf + len, 1);
+    if (r <= 0)
+      break;
+    if (buf[len] == '\n') {
+      buf[len] = '\0';
+      return true;
+    }
+    len++;
+  }
+  buf[len] = '\0';
+  return false;
+}
+
+static int wait_child(pid_t pid) {
+  int st = 0;
+  for (int i = 0; i < 3000; i++) {
+    if (waitpid(pid, &st, WNOHANG) == pid)
+      return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+    usleep(10000);
+  }
+  kill(pid, SIGKILL);
+  waitpid(pid, &st, 0);
+  return -1;
+}
+
+/* ---- the whole migration ------------------------------------------- */
+
+static void test_live(void) {
+  vmm_vm_t *vm = make_source();
+  if (!vm)
+    return;
+  int fd = -1;
+  pid_t pid = spawn_dest(&fd, "");
+  if (pid < 0) {
+    vmm_vm_destroy(vm);
+    return;
+  }
+  vmm_migrate_stats_t st = {.size = sizeof(st)};
+  vmm_migrate_opts_t o = VMM_MIGRATE_OPTS_INIT;
+  o.stats = &st;
+  /* Below the default (30 ms), so that pre-copy goes several rounds. */
+  o.max_downtime_ms = 5;
+  uint64_t writes0 = status_word(vm, MIG_ST_WRITES);
+  if (EXPECT_OK(vmm_vm_migrate_send(vm, fd, &o))) {
+    EXPECT_EQ(vmm_vm_state(vm), VMM_VM_PAUSED);
+    uint64_t writes1 = status_word(vm, MIG_ST_WRITES);
+    EXPECT_TRUEF(writes1 > writes0, "the guest wrote nothing during the "
+                 "pre-copy (%llu)", (unsigned long long)writes1);
+    uint64_t h = ram_hash(vm);
+    char line[256];
+    /* The destination's RAM before it ran, then the guest's own checks. */
+    if (EXPECT_TRUEF(read_line(fd, line, sizeof(line)), "no hash line: '%s'",
+                     line)) {
+      unsigned long long dh = 0;
+      EXPECT_TRUEF(sscanf(line, "hash %llx", &dh) == 1, "'%s'", line);
+      EXPECT_TRUEF(dh == h, "destination RAM hash %llx, source %llx", dh,
+                   (unsigned long long)h);
+    }
+    if (EXPECT_TRUEF(read_line(fd, line, sizeof(line)), "no guest line: '%s'",
+                     line)) {
+      unsigned long long w = 0, p = 0, e = 1, b = 0;
+      EXPECT_TRUEF(sscanf(line, "guest writes=%llu passes=%llu errors=%llu "
+                          "bad=%llu", &w, &p, &e, &b) == 4, "'%s'", line);
+      EXPECT_TRUEF(w > writes1, "the guest did not go on writing at the "
+                   "destination (%llu, %llu at the source)", w,
+                   (unsigned long long)writes1);
+      EXPECT_TRUEF(e == 0, "the guest found %llu wrong pages after the "
+                   "migration (first: page %llu)", e, b - 1);
+    }
+    printf("\n    migrate: total_ms=%.1f rounds=%u pages=%llu "
+           "final_pages=%llu downtime_ms=%.2f state_bytes=%llu "
+           "stream_mib=%.1f\n",
+           st.total_ns / 1e6, st.rounds, (unsigned long long)st.pages_sent,
+           (unsigned long long)st.final_pages, st.downtime_ns / 1e6,
+           (unsigned long long)st.state_bytes, st.bytes / 1048576.0);
+    EXPECT_TRUE(st.rounds >= 1);
+    EXPECT_TRUE(st.pages_sent >= MIG_PAGES);
+    EXPECT_TRUE(st.downtime_ns > 0 && st.downtime_ns < st.total_ns);
+  }
+  EXPECT_EQ(wait_child(pid), 0);
+  close(fd);
+  EXPECT_OK(vmm_vm_destroy(vm));
+}
+
+/* ---- a destination that vanishes ------------------------------------ */
+
+/* The source must get an error (not a signal), and its VM must run on
+ * with every page right. */
+static void vanish(const char *cut) {
+  vmm_vm_t *vm = make_source();
+  if (!vm)
+    return;
+  int fd = -1;
+  pid_t pid = spawn_dest(&fd, cut);
+  if (pid < 0) {
+    vmm_vm_destroy(vm);
+    return;
+  }
+  signal(SIGPIPE, SIG_DFL); /* libvmm must not raise it */
+  vmm_migrate_stats_t st = {.size = sizeof(st)};
+  vmm_migrate_opts_t o = VMM_MIGRATE_OPTS_INIT;
+  o.stats = &st;
+  o.timeout_ms = 10000;
+  int rc = vmm_vm_migrate_send(vm, fd, &o);
+  signal(SIGPIPE, SIG_IGN);
+  EXPECT_TRUEF(rc < 0, "the migration succeeded with the destination cut "
+               "at %s", cut);
+  note("cut at %s: %s (%s) after %llu pages, %u rounds", cut,
+       vmm_last_error(), vmm_err_name(rc), (unsigned long long)st.pages_sent,
+       st.rounds);
+  EXPECT_EQ(vmm_vm_state(vm), VMM_VM_RUNNING);
+  EXPECT_TRUEF(wait_passes(vm, 2), "the source guest stopped checking");
+  EXPECT_EQ(status_word(vm, MIG_ST_ERRORS), 0);
+  EXPECT_EQ(wait_child(pid), 0);
+  close(fd);
+  EXPECT_OK(vmm_vm_destroy(vm));
+}
+
+static void test_vanish_handshake(void) { vanish("HELLO:1"); }
+static void test_vanish_precopy(void) { vanish("PAGES:40"); }
+static void test_vanish_stop_copy(void) { vanish("STATE:1"); }
+static void test_vanish_before_ack(void) { vanish("END:1"); }
+
+/* ---- the destination process ----------------------------------------- */
+
+struct dest_thread {
+  int fd;
+  int rc;
+  char error[512];
+  vmm_vm_t *vm;
+  vmm_migrate_stats_t st;
+};
+
+static void *dest_recv(void *arg) {
+  struct dest_thread *d = arg;
+  vmm_migrate_opts_t o = VMM_MIGRATE_OPTS_INIT;
+  d->st.size = sizeof(d->st);
+  o.stats = &d->st;
+  o.flags = VMM_MIGRATE_NO_START;
+  o.timeout_ms = 10000;
+  d->rc = vmm_vm_migrate_recv(d->fd, &o, &d->vm);
+  if (d->rc < 0)
+    snprintf(d->error, sizeof(d->error), "%s", vmm_last_error());
+  return NULL;
+}
+
+/*
+ * Copies the stream between the source (`src`) and the receiving thread
+ * (`dst`) and cuts both when the source starts record number N of type
+ * TYPE, before passing it on.
+ */
+static void relay(int src, int dst, unsigned cut_type, unsigned cut_n) {
+  uint8_t hdr[MIGW_HDR];
+  size_t have = 0;    /* bytes of the current header */
+  uint64_t left = 0;  /* bytes of the current record still to pass */
+  unsigned seen = 0;
+  uint8_t buf[65536];
+  for (;;) {
+    struct pollfd p[2] = {{.fd = src, .events = POLLIN},
+                          {.fd = dst, .events = POLLIN}};
+    if (poll(p, 2, 20000) <= 0)
+      return;
+    if (p[1].revents) {
+      ssize_t r = read(dst, buf, sizeof(buf));
+      if (r <= 0 || write(src, buf, (size_t)r) != r)
+        return;
+    }
+    if (!p[0].revents)
+      continue;
+    if (left == 0) {
+      ssize_t r = read(src, hdr + have, MIGW_HDR - have);
+      if (r <= 0)
+        return;
+      have += (size_t)r;
+      if (have < MIGW_HDR)
+        continue;
+      have = 0;
+      unsigned type = hdr[2] | hdr[3] << 8;
+      if (type == cut_type && ++seen == cut_n)
+        return;
+      left = migw_get64(hdr + 8) + 8;
+      if (write(dst, hdr, MIGW_HDR) != MIGW_HDR)
+        return;
+      continue;
+    }
+    ssize_t r = read(src, buf, left < sizeof(buf) ? (size_t)left : sizeof(buf));
+    if (r <= 0)
+      return;
+    left -= (uint64_t)r;
+    for (ssize_t o = 0; o < r;) {
+      ssize_t w = write(dst, buf + o, (size_t)(r - o));
+      if (w <= 0)
+        return;
+      o += w;
+    }
+  }
+}
+
+static int dest_main(int fd, const char *cut) {
+  signal(SIGPIPE, SIG_DFL);
+  struct dest_thread d = {.fd = fd};
+  if (cut && *cut) {
+    char name[16] = "";
+    unsigned n = 0;
+    if (sscanf(cut, "%15[A-Z]:%u", name, &n) != 2)
+      return 2;
+    unsigned type = migw_type(name);
+    int sv[2];
+    if (!type || socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
+      return 2;
+    d.fd = sv[1];
+    pthread_t th;
+    pthread_create(&th, NULL, dest_recv, &d);
+    relay(fd, sv[0], type, n);
+    close(fd);
+    close(sv[0]);
+    pthread_join(th, NULL);
+    fprintf(stderr, "destination (cut at %s): %s\n", cut,
+            d.rc < 0 ? d.error : "succeeded");
+    vmm_vm_destroy(d.vm);
+    return d.rc < 0 ? 0 : 1;
+  }
+  dest_recv(&d);
+  if (d.rc < 0) {
+    fprintf(stderr, "destination: %s\n", d.error);
+    return 1;
+  }
+  dprintf(fd, "hash %llx\n", (unsigned long long)ram_hash(d.vm));
+  fprintf(stderr, "destination: rounds=%u pages=%llu downtime_ms=%.2f "
+          "state_bytes=%llu\n", d.st.rounds,
+          (unsigned long long)d.st.pages_sent, d.st.downtime_ns / 1e6,
+          (unsigned long long)d.st.state_bytes);
+  uint64_t w0 = status_word(d.vm, MIG_ST_WRITES);
+  if (vmm_vm_start(d.vm) < 0) {
+    fprintf(stderr, "destination: start: %s\n", vmm_last_error());
+    return 1;
+  }
+  bool ok = wait_passes(d.vm, 3);
+  dprintf(fd, "guest writes=%llu passes=%llu errors=%llu bad=%llu\n",
+          (unsigned long long)status_word(d.vm, MIG_ST_WRITES),
+          (unsigned long long)status_word(d.vm, MIG_ST_PASSES),
+          (unsigned long long)status_word(d.vm, MIG_ST_ERRORS),
+          (unsigned long long)status_word(d.vm, MIG_ST_BAD));
+  fprintf(stderr, "destination: guest went on from %llu writes%s\n",
+          (unsigned long long)w0, ok ? "" : " (too slowly)");
+  vmm_vm_destroy(d.vm);
+  return ok ? 0 : 1;
+}
+
+/* ---- bad streams at the receiving side ----------------------------- */
+
+void migrate_streams_register(const struct test_def **tests, size_t *n);
+
+static const struct test_def live_tests[] = {
+    {"live", test_live},
+    {"vanish_handshake", test_vanish_handshake},
+    {"vanish_precopy", test_vanish_precopy},
+    {"vanish_stop_copy", test_vanish_stop_copy},
+    {"vanish_before_ack", test_vanish_before_ack},
+};
+
+int main(int argc, char **argv) {
+  if (argc >= 3 && !strcmp(argv[1], "--dest"))
+    return dest_main(atoi(argv[2]),
+                     argc >= 5 && !strcmp(argv[3], "--cut") ? argv[4] : "");
+  const struct test_def *stream_tests;
+  size_t n_stream;
+  migrate_streams_register(&stream_tests, &n_stream);
+  const struct test_suite suites[] = {
+      {"migrate", live_tests, sizeof(live_tests) / sizeof(live_tests[0])},
+      {"streams", stream_tests, n_stream},
+  };
+  return test_main(argc, argv, "migrate_test", "--guest migrate PATH", suites,
+                   2, 120);
+}
