@@ -21,7 +21,7 @@ status=0
 # name:corpus directory under tests/fuzz
 for t in config:corpus gdb_packet:corpus-gdb virtq:corpus-virtq \
          kernel_detect:corpus-kernel boot_load:corpus-boot \
-         control:corpus-control; do
+         control:corpus-control migrate_recv:corpus-migrate; do
   name=${t%%:*}
   seeds=$here/tests/fuzz/${t#*:}
   bin=$build/tests/fuzz/${name}_fuzz

@@ -10,6 +10,7 @@
 
 #include "control_internal.h"
 #include "device_internal.h"
+#include "migrate/job.h"
 #include "vm_internal.h"
 
 static const char *state_name(vmm_vm_state_t s) {
@@ -124,6 +125,25 @@ static void cmd_not_yet(vmm_vm_t *vm, const cJSON *req, struct outcome *o) {
   (void)vm;
   const cJSON *cmd = cJSON_GetObjectItemCaseSensitive(req, "cmd");
   fail(o, "%s: not supported yet", cmd->valuestring);
+}
+
+/* {"cmd":"migrate","path":P}: starts migrating the VM to the destination
+ * listening on unix socket P (src/migrate/job.c) and answers at once;
+ * "stats" reports how it goes. */
+static void cmd_migrate(vmm_vm_t *vm, const cJSON *req, struct outcome *o) {
+  const cJSON *path = cJSON_GetObjectItemCaseSensitive(req, "path");
+  if (!cJSON_IsString(path)) {
+    fail(o, "migrate: \"path\" (the destination's unix socket) is "
+         "required");
+    return;
+  }
+  if (vmm__migrate_job_start(vm, path->valuestring) < 0) {
+    fail(o, "%s", vmm_last_error());
+    return;
+  }
+  o->result = cJSON_CreateObject();
+  if (o->result)
+    cJSON_AddStringToObject(o->result, "migration", "running");
 }
 
 /* Adds a counter (JSON numbers are doubles: exact up to 2^53). */
@@ -251,6 +271,21 @@ static void cmd_stats(vmm_vm_t *vm, const cJSON *req,
   }
   pthread_rwlock_unlock(&vm->lock);
 
+  struct vmm__mig_job_info mi;
+  if (vmm__migrate_job_info(vm, &mi)) {
+    cJSON *m = cJSON_AddObjectToObject(r, "migration");
+    if (m) {
+      cJSON_AddStringToObject(m, "state", mi.state);
+      cJSON_AddStringToObject(m, "path", mi.path);
+      if (mi.error[0])
+        cJSON_AddStringToObject(m, "error", mi.error);
+      add_u64(m, "total_ns", mi.st.total_ns);
+      add_u64(m, "downtime_ns", mi.st.downtime_ns);
+      add_u64(m, "rounds", mi.st.rounds);
+      add_u64(m, "pages", mi.st.pages_sent);
+    }
+  }
+
   cJSON *c = cJSON_AddObjectToObject(r, "control");
   if (c) {
     add_u64(c, "clients", counters->clients);
@@ -274,7 +309,7 @@ static const struct command commands[] = {
     {"describe", cmd_describe}, {"pause", cmd_pause},
     {"resume", cmd_resume},     {"stop", cmd_stop},
     {"stats", NULL /* needs the counters: called directly */},
-    {"snapshot", cmd_not_yet},  {"migrate", cmd_not_yet},
+    {"snapshot", cmd_not_yet},  {"migrate", cmd_migrate},
 };
 
 /* The response line for `id` (may be NULL: "id": null). */

@@ -8,6 +8,7 @@
 #include "gdbstub/gdbstub_internal.h"
 #include "device_internal.h"
 #include "error.h"
+#include "migrate/job.h"
 #include "loop_internal.h"
 #include "run_internal.h"
 #include "vm_internal.h"
@@ -157,6 +158,8 @@ int vmm_vm_destroy(vmm_vm_t *vm) {
     return 0;
   if (!vmm__handle_valid(vm, VMM__H_VM))
     return vmm__error(VMM_EBADF, "vmm_vm_destroy: not a live VM handle");
+  /* A migration thread uses the VM: it ends first (src/migrate/job.c). */
+  vmm__migrate_job_destroy(vm);
   /* libvmm's own vCPU threads are stopped here; threads of the caller's
    * that are inside vmm_vcpu_run() must be kicked out by the caller. */
   int rc = vmm__run_shutdown(vm);

@@ -68,6 +68,9 @@ struct vmm_vm {
   struct vmm__config_state *config_state;
   /* VMM_SANDBOX_* for the threads vmm_vm_start() starts (src/sandbox.c). */
   _Atomic uint32_t sandbox;
+  /* The control socket's background migration (src/migrate/job.c);
+   * guarded by that file's lock. */
+  struct vmm__mig_job *migration;
 };
 
 /* The handler range a vCPU used last in one address space; valid while

@@ -264,6 +264,22 @@ static const struct frozen table[] = {
   F(VMM_MP_HALTED, 3),
   F(VMM_MP_SIPI_RECEIVED, 4),
   F(VMM_MP_OTHER, 5),
+  F(sizeof(vmm_migrate_opts_t), 32),
+  F(offsetof(vmm_migrate_opts_t, flags), 8),
+  F(offsetof(vmm_migrate_opts_t, max_rounds), 12),
+  F(offsetof(vmm_migrate_opts_t, max_downtime_ms), 16),
+  F(offsetof(vmm_migrate_opts_t, timeout_ms), 20),
+  F(offsetof(vmm_migrate_opts_t, stats), 24),
+  F(sizeof(vmm_migrate_stats_t), 64),
+  F(offsetof(vmm_migrate_stats_t, total_ns), 8),
+  F(offsetof(vmm_migrate_stats_t, downtime_ns), 16),
+  F(offsetof(vmm_migrate_stats_t, rounds), 24),
+  F(offsetof(vmm_migrate_stats_t, pages_sent), 32),
+  F(offsetof(vmm_migrate_stats_t, final_pages), 40),
+  F(offsetof(vmm_migrate_stats_t, bytes), 48),
+  F(offsetof(vmm_migrate_stats_t, state_bytes), 56),
+  F(VMM_MIGRATE_NO_START, 1),
+  F(VMM_MIGRATE_NO_RESUME, 2),
 };
 
 int main(void) {

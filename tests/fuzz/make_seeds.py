@@ -134,3 +134,53 @@ write("corpus-kernel", "multiboot-aout", bytes(0x40) + mb_aout + bytes(0x1000))
 for name in os.listdir(os.path.join(HERE, "corpus-kernel")):
     with open(os.path.join(HERE, "corpus-kernel", name), "rb") as f:
         write("corpus-boot", name, b"\x03" + f.read())
+
+
+# ---- live-migration stream (docs/migration.md) -----------------------------
+M64 = (1 << 64) - 1
+
+
+def mig_mix(h, w):
+    h ^= (w * 0x9E3779B97F4A7C15) & M64
+    h = ((h << 29) | (h >> 35)) & M64
+    return (h * 0xBF58476D1CE4E5B9) & M64
+
+
+def mig_hash(data):
+    h = 0x6C6962766D6D6D67
+    n = len(data) - len(data) % 8
+    for i in range(0, n, 8):
+        h = mig_mix(h, struct.unpack_from("<Q", data, i)[0])
+    last = 0x80
+    for b in data[n:]:
+        last = ((last << 8) | b) & M64
+    h = mig_mix(h, last ^ ((len(data) - n) << 56))
+    return h ^ (h >> 31)
+
+
+def mig_record(rtype, payload):
+    rec = struct.pack("<HHIQ", 0x4D56, rtype, 0, len(payload)) + payload
+    return rec + struct.pack("<Q", mig_hash(rec))
+
+
+MIG_DESC = b'{"backend": "auto", "irqchip": false, "memory": [{"gpa": 0, "size": "1M"}]}'
+MIG_VERSION = 0x000100  # libvmm 0.1.0 (vmm_version())
+
+
+def mig_hello(desc=MIG_DESC, size=0x100000):
+    fixed = b"LIBVMMMG" + struct.pack("<6I", 1, 4096, MIG_VERSION, 1, len(desc), 0)
+    return mig_record(1, fixed + struct.pack("<QQII", 0, size, 0, 0) + desc)
+
+
+def mig_pages(first, count, fill):
+    return mig_record(4, struct.pack("<IIQ", 0, count, first) + bytes([fill]) * (4096 * count))
+
+
+mig_end = lambda pages: mig_record(6, struct.pack("<QQ", pages, 1))
+mig_round = lambda n: mig_record(3, struct.pack("<II", n, 0))
+write("corpus-migrate", "hello", mig_hello())
+write("corpus-migrate", "pages-end", mig_hello() + mig_round(1) + mig_pages(3, 2, 0x5A)
+      + mig_round(0) + mig_end(2))
+write("corpus-migrate", "state-end", mig_hello() + mig_round(1) + mig_pages(0, 1, 1)
+      + mig_record(5, b"\x00" * 64) + mig_end(1))
+write("corpus-migrate", "abort", mig_hello() + mig_record(8, struct.pack("<i", -5) + b"gone"))

@@ -6,20 +6,25 @@
  *
  *   migrate_test --backend kvm --guest migrate PATH [--test ...]
  *   migrate_test --dest FD [--cut TYPE:N]   (the destination process)
+ *   migrate_test --listen PATH [--stall]    (a destination on a socket)
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "check.h"
+#include "ctl_client.h"
 #include "migrate_guest.h"
 #include "migrate_wire.h"
 #include "runner.h"
@@ -324,7 +329,7 @@ static void relay(int src, int dst, unsigned cut_type, unsigned cut_n) {
   }
 }
 
-static int dest_main(int fd, const char *cut) {
+static int dest_main(int fd, const char *cut, bool report) {
   signal(SIGPIPE, SIG_DFL);
   struct dest_thread d = {.fd = fd};
   if (cut && *cut) {
@@ -353,7 +358,8 @@ static int dest_main(int fd, const char *cut) {
     fprintf(stderr, "destination: %s\n", d.error);
     return 1;
   }
-  dprintf(fd, "hash %llx\n", (unsigned long long)ram_hash(d.vm));
+  if (report)
+    dprintf(fd, "hash %llx\n", (unsigned long long)ram_hash(d.vm));
   fprintf(stderr, "destination: rounds=%u pages=%llu downtime_ms=%.2f "
           "state_bytes=%llu\n", d.st.rounds,
           (unsigned long long)d.st.pages_sent, d.st.downtime_ns / 1e6,
@@ -364,15 +370,142 @@ static int dest_main(int fd, const char *cut) {
     return 1;
   }
   bool ok = wait_passes(d.vm, 3);
-  dprintf(fd, "guest writes=%llu passes=%llu errors=%llu bad=%llu\n",
+  dprintf(report ? fd : 2, "guest writes=%llu passes=%llu errors=%llu bad=%llu\n",
           (unsigned long long)status_word(d.vm, MIG_ST_WRITES),
           (unsigned long long)status_word(d.vm, MIG_ST_PASSES),
           (unsigned long long)status_word(d.vm, MIG_ST_ERRORS),
           (unsigned long long)status_word(d.vm, MIG_ST_BAD));
   fprintf(stderr, "destination: guest went on from %llu writes%s\n",
           (unsigned long long)w0, ok ? "" : " (too slowly)");
+  bool clean = status_word(d.vm, MIG_ST_ERRORS) == 0;
   vmm_vm_destroy(d.vm);
-  return ok ? 0 : 1;
+  return ok && clean ? 0 : 1;
+}
+
+/* Listens on unix socket `path` and takes one migration there
+ * (the control socket's "migrate"); with `stall`, accepts and then
+ * neither reads nor answers for 30 s. */
+static int listen_main(const char *path, bool stall) {
+  struct sockaddr_un sa = {.sun_family = AF_UNIX};
+  snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+  int l = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (l < 0 || bind(l, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
+      listen(l, 1) < 0) {
+    perror(path);
+    return 2;
+  }
+  int fd = accept(l, NULL, NULL);
+  close(l);
+  unlink(path);
+  if (fd < 0)
+    return 2;
+  if (stall) {
+    sleep(30);
+    return 0;
+  }
+  return dest_main(fd, "", false);
+}
+
+/* ---- through the control socket ------------------------------------ */
+
+static pid_t spawn_listener(const char *path, bool stall) {
+  pid_t pid = fork();
+  if (pid == 0) {
+    execl("/proc/self/exe", "migrate_test", "--listen", path,
+          stall ? "--stall" : "", (char *)NULL);
+    _exit(127);
+  }
+  EXPECT_TRUEF(pid > 0, "fork: %s", strerror(errno));
+  for (int i = 0; pid > 0 && i < 500 && access(path, F_OK) < 0; i++)
+    usleep(10000);
+  return pid;
+}
+
+/* {"cmd":"migrate","path":P}: answered at once, the VM stops here once it
+ * runs at the destination, "stats" says how it went. */
+static void test_control(void) {
+  vmm_vm_t *vm = make_source();
+  if (!vm)
+    return;
+  char dir[64], ctl[128], dest[160];
+  if (!ctl_make_dir(dir, sizeof(dir), ctl, sizeof(ctl)) ||
+      !EXPECT_OK(vmm_vm_control_listen(vm, ctl))) {
+    vmm_vm_destroy(vm);
+    return;
+  }
+  snprintf(dest, sizeof(dest), "%s/dest.sock", dir);
+  pid_t pid = spawn_listener(dest, false);
+  char req[256];
+  snprintf(req, sizeof(req), "{\"id\":1,\"cmd\":\"migrate\",\"path\":\"%s\"}",
+           dest);
+  cJSON *r = ctl_request(ctl, req);
+  EXPECT_TRUEF(resp_ok(r), "migrate: %s", resp_error(r));
+  cJSON_Delete(r);
+  r = ctl_request(ctl, req); /* a second one while the first runs */
+  EXPECT_TRUEF(!resp_ok(r) && (strstr(resp_error(r), "under way") ||
+                               strstr(resp_error(r), "not running")),
+               "a second migrate: %s", resp_ok(r) ? "accepted" : resp_error(r));
+  cJSON_Delete(r);
+  vmm_vm_stop_info_t info = {.size = sizeof(info)};
+  if (EXPECT_OK(vmm_vm_wait(vm, 60000, &info))) {
+    EXPECT_EQ(info.reason, VMM_STOP_REQUESTED);
+    EXPECT_EQ(info.status, 0);
+  }
+  r = ctl_request(ctl, "{\"id\":2,\"cmd\":\"stats\"}");
+  const cJSON *st = path_get(resp_result(r), "migration", "state");
+  EXPECT_TRUEF(cJSON_IsString(st) && !strcmp(st->valuestring, "succeeded"),
+               "stats.migration.state: %s",
+               cJSON_IsString(st) ? st->valuestring : "absent");
+  const cJSON *rounds = path_get(resp_result(r), "migration", "rounds");
+  const cJSON *down = path_get(resp_result(r), "migration", "downtime_ns");
+  if (cJSON_IsNumber(rounds) && cJSON_IsNumber(down))
+    note("through the control socket: rounds=%d downtime_ms=%.2f",
+         rounds->valueint, down->valuedouble / 1e6);
+  cJSON_Delete(r);
+  if (pid > 0)
+    EXPECT_EQ(wait_child(pid), 0);
+  EXPECT_OK(vmm_vm_destroy(vm));
+  rmdir(dir);
+}
+
+/* vmm_vm_destroy() while the control socket's migration waits for a
+ * destination that does not answer: it cuts the migration short. */
+static void test_control_destroy(void) {
+  vmm_vm_t *vm = make_source();
+  if (!vm)
+    return;
+  char dir[64], ctl[128], dest[160];
+  if (!ctl_make_dir(dir, sizeof(dir), ctl, sizeof(ctl)) ||
+      !EXPECT_OK(vmm_vm_control_listen(vm, ctl))) {
+    vmm_vm_destroy(vm);
+    return;
+  }
+  snprintf(dest, sizeof(dest), "%s/dest.sock", dir);
+  pid_t pid = spawn_listener(dest, true);
+  char req[256];
+  snprintf(req, sizeof(req), "{\"id\":1,\"cmd\":\"migrate\",\"path\":\"%s\"}",
+           dest);
+  cJSON *r = ctl_request(ctl, req);
+  EXPECT_TRUEF(resp_ok(r), "migrate: %s", resp_error(r));
+  cJSON_Delete(r);
+  usleep(200000);
+  r = ctl_request(ctl, "{\"id\":2,\"cmd\":\"stats\"}");
+  const cJSON *st = path_get(resp_result(r), "migration", "state");
+  EXPECT_TRUEF(cJSON_IsString(st) && !strcmp(st->valuestring, "running"),
+               "stats.migration.state: %s",
+               cJSON_IsString(st) ? st->valuestring : "absent");
+  cJSON_Delete(r);
+  struct timespec a, b;
+  clock_gettime(CLOCK_MONOTONIC, &a);
+  EXPECT_OK(vmm_vm_destroy(vm));
+  clock_gettime(CLOCK_MONOTONIC, &b);
+  double s = (double)(b.tv_sec - a.tv_sec) + (b.tv_nsec - a.tv_nsec) / 1e9;
+  EXPECT_TRUEF(s < 5, "vmm_vm_destroy() took %.1f s", s);
+  if (pid > 0) {
+    kill(pid, SIGKILL);
+    wait_child(pid);
+  }
+  rmdir(dir);
 }
 
 /* ---- bad streams at the receiving side ----------------------------- */
@@ -385,12 +518,17 @@ static const struct test_def live_tests[] = {
     {"vanish_precopy", test_vanish_precopy},
     {"vanish_stop_copy", test_vanish_stop_copy},
     {"vanish_before_ack", test_vanish_before_ack},
+    {"control", test_control},
+    {"control_destroy", test_control_destroy},
 };
 
 int main(int argc, char **argv) {
   if (argc >= 3 && !strcmp(argv[1], "--dest"))
     return dest_main(atoi(argv[2]),
-                     argc >= 5 && !strcmp(argv[3], "--cut") ? argv[4] : "");
+                     argc >= 5 && !strcmp(argv[3], "--cut") ? argv[4] : "",
+                     true);
+  if (argc >= 3 && !strcmp(argv[1], "--listen"))
+    return listen_main(argv[2], argc >= 4 && !strcmp(argv[3], "--stall"));
   const struct test_def *stream_tests;
   size_t n_stream;
   migrate_streams_register(&stream_tests, &n_stream);
