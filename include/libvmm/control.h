@@ -18,9 +18,10 @@ extern "C" {
  *   {"id":2,"cmd":"nonsense"}        → {"id":2,"ok":false,"error":"..."}
  *
  * Commands: describe, pause, resume, stop (optional "status"), stats,
- * and snapshot / migrate (answered "not supported yet"). Clients are
- * served on the VM's libuv loop (its loop thread, or the embedder's loop,
- * see <libvmm/uv.h>), so requests are carried out one at a time; state
+ * migrate ("path": the destination's unix socket; runs in the background,
+ * see docs/migration.md) and snapshot (answered "not supported yet").
+ * Clients are served on the VM's libuv loop (its loop thread, or the
+ * embedder's loop, see <libvmm/uv.h>), so requests are carried out one at a time; state
  * changes go through vmm_vm_pause() / vmm_vm_resume() / vmm_vm_stop().
  *
  * May be called before or after vmm_vm_start(), from any thread (with an
