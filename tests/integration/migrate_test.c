@@ -65,7 +65,7 @@ static uint64_t ram_hash(vmm_vm_t *vm) {
 
 static const char *description(char *buf, size_t n) {
   snprintf(buf, n,
-           "{\"backend\": \"%s\", \"irqchip\": false,"
+           "{\"backend\": \"%s\", \"irqchip\": true,"
            " \"memory\": [{\"gpa\": 0, \"size\": \"32M\", \"dirty_log\": true}],"
            " \"payload\": {\"type\": \"elf\", \"path\": \"%s\", \"mode\": \"long\"},"
            " \"devices\": [{\"type\": \"uart\", \"id\": \"com1\"},"
