@@ -137,6 +137,8 @@ int vmm__migrate_job_info(vmm_vm_t *vm, struct vmm__mig_job_info *info) {
 void vmm__migrate_job_destroy(vmm_vm_t *vm) {
   pthread_mutex_lock(&jobs_lock);
   struct vmm__mig_job *j = vm->migration;
+  if (j == &closed_marker) /* a second call (the first destroy failed) */
+    j = NULL;
   vm->migration = &closed_marker;
   if (j && j->fd >= 0)
     shutdown(j->fd, SHUT_RDWR); /* the job's next read or write fails */

@@ -18,7 +18,8 @@ struct vmm__mig_job_info {
 /* 1 and `info` filled when the VM has (had) a job, else 0. */
 int vmm__migrate_job_info(vmm_vm_t *vm, struct vmm__mig_job_info *info);
 /* First thing vmm_vm_destroy() does: cuts a running job short and waits
- * for its thread; no job can start afterwards. */
+ * for its thread; no job can start afterwards (also when the destroy then
+ * fails with VMM_EBUSY). Safe to call again. */
 void vmm__migrate_job_destroy(vmm_vm_t *vm);
 
 #endif
