@@ -63,22 +63,22 @@ static uint64_t ram_hash(vmm_vm_t *vm) {
   return h;
 }
 
-static const char *description(char *buf, size_t n) {
+static const char *description(char *buf, size_t n, const char *extra) {
   snprintf(buf, n,
            "{\"backend\": \"%s\", \"irqchip\": true,"
            " \"memory\": [{\"gpa\": 0, \"size\": \"32M\", \"dirty_log\": true}],"
            " \"payload\": {\"type\": \"elf\", \"path\": \"%s\", \"mode\": \"long\"},"
            " \"devices\": [{\"type\": \"uart\", \"id\": \"com1\"},"
-           " {\"type\": \"rtc\"}]}",
-           test_backend, test_guest_path("migrate"));
+           " {\"type\": \"rtc\"}%s]}",
+           test_backend, test_guest_path("migrate"), extra);
   return buf;
 }
 
 /* The source: the guest built from its description, started, and past
  * one full check of its pages. */
-static vmm_vm_t *make_source(void) {
+static vmm_vm_t *make_source_with(const char *extra) {
   char json[1024];
-  description(json, sizeof(json));
+  description(json, sizeof(json), extra);
   vmm_config_t *cfg = NULL;
   vmm_vm_t *vm = NULL;
   if (!EXPECT_OK(vmm_config_parse(json, strlen(json), &cfg)))
@@ -98,6 +98,8 @@ static vmm_vm_t *make_source(void) {
   EXPECT_EQ(status_word(vm, MIG_ST_ERRORS), 0);
   return vm;
 }
+
+static vmm_vm_t *make_source(void) { return make_source_with(""); }
 
 /* Starts this program as the destination on the other end of a
  * socketpair; *fd is our end. `cut` "" or TYPE:N (see dest_main). */
@@ -245,6 +247,44 @@ static void vanish(const char *cut) {
   EXPECT_TRUEF(wait_passes(vm, 2), "the source guest stopped checking");
   EXPECT_EQ(status_word(vm, MIG_ST_ERRORS), 0);
   EXPECT_EQ(wait_child(pid), 0);
+  close(fd);
+  EXPECT_OK(vmm_vm_destroy(vm));
+}
+
+/* The destination cannot build the VM (the source's disk image is gone
+ * from the file system): its refusal is the source's error, and the
+ * source's VM runs on. */
+static void test_refused(void) {
+  char img[] = "/tmp/migrate-disk-XXXXXX";
+  int dfd = mkstemp(img);
+  if (!EXPECT_TRUEF(dfd >= 0 && ftruncate(dfd, 1 << 20) == 0, "%s: %s", img,
+                    strerror(errno)))
+    return;
+  close(dfd);
+  char extra[160];
+  snprintf(extra, sizeof(extra),
+           ", {\"type\": \"virtio-blk\", \"id\": \"disk\", \"path\": \"%s\"}",
+           img);
+  vmm_vm_t *vm = make_source_with(extra);
+  unlink(img); /* the source keeps it open; the destination finds nothing */
+  if (!vm)
+    return;
+  int fd = -1;
+  pid_t pid = spawn_dest(&fd, "");
+  if (pid < 0) {
+    vmm_vm_destroy(vm);
+    return;
+  }
+  int rc = vmm_vm_migrate_send(vm, fd, NULL);
+  EXPECT_TRUEF(rc < 0, "the migration succeeded without the disk");
+  EXPECT_TRUEF(strstr(vmm_last_error(), "the destination failed") &&
+                   strstr(vmm_last_error(), "devices[2].path"),
+               "error: %s", vmm_last_error());
+  note("%s", vmm_last_error());
+  EXPECT_EQ(vmm_vm_state(vm), VMM_VM_RUNNING);
+  EXPECT_TRUEF(wait_passes(vm, 1), "the source guest stopped checking");
+  EXPECT_EQ(status_word(vm, MIG_ST_ERRORS), 0);
+  EXPECT_EQ(wait_child(pid), 1); /* the destination failed, and said so */
   close(fd);
   EXPECT_OK(vmm_vm_destroy(vm));
 }
@@ -514,6 +554,7 @@ void migrate_streams_register(const struct test_def **tests, size_t *n);
 
 static const struct test_def live_tests[] = {
     {"live", test_live},
+    {"refused", test_refused},
     {"vanish_handshake", test_vanish_handshake},
     {"vanish_precopy", test_vanish_precopy},
     {"vanish_stop_copy", test_vanish_stop_copy},
