@@ -79,6 +79,8 @@ int vmm__svm_host_cpuid(const vmm_cpuid_entry_t **out, size_t *count);
  * the instruction at the next run. */
 int vmm__svm_mmio_exit(struct svm_vcpu *v, vmm_exit_t *exit);
 int vmm__svm_strio_exit(struct svm_vcpu *v, vmm_exit_t *exit);
+/* MOV to CR4 (intercepted so the module can refuse unsupported bits). */
+int vmm__svm_cr4_exit(struct svm_vcpu *v, vmm_exit_t *exit);
 int vmm__svm_complete(struct svm_vcpu *v);
 /* Guest-virtual to guest-physical through the guest's paging. */
 int vmm__svm_walk(struct svm_vcpu *v, const vmm_sregs_t *s, uint64_t gva,

@@ -329,6 +329,40 @@ static int complete_mmio_read(struct svm_vcpu *v) {
   return put_regs(v, &r);
 }
 
+/* ---- MOV to CR4 -------------------------------------------------------- */
+
+int vmm__svm_cr4_exit(struct svm_vcpu *v, vmm_exit_t *exit) {
+  vmm_regs_t r;
+  vmm_sregs_t s;
+  struct vmm__x86_insn d;
+  int rc = vmm__svm_get_regs(v, &r);
+  if (rc == 0)
+    rc = vmm__svm_get_sregs(v, &s);
+  if (rc == 0)
+    rc = fetch_decode(v, &s, &r, &d);
+  if (rc < 0)
+    return rc;
+  if (d.map != VMM__X86_MAP_0F || d.opcode != 0x22 || d.reg != 4 ||
+      d.mod != 3)
+    return vmm__error(VMM_EBACKEND, "svm: vCPU %u: CR4 write exit at rip "
+                      "0x%llx is not MOV CR4, reg", v->id,
+                      (unsigned long long)r.rip);
+  uint64_t val = *gpr(&r, d.rm);
+  if (code_mode(&s, &r) != 64)
+    val &= 0xffffffffull;
+  s.cr4 = val;
+  rc = vmm__svm_set_sregs(v, &s);
+  if (rc == VMM_EINVAL) {
+    /* A bit the CPU or the module does not support: #GP(0), as a CPU
+     * without it would raise. */
+    rc = vmm__svm_inject_event(v, 13, VMM__EVENT_EXCEPTION, 1, 0);
+  } else if (rc == 0) {
+    r.rip += d.len;
+    rc = put_regs(v, &r);
+  }
+  return rc < 0 ? rc : vmm__svm_vcpu_run(v, exit);
+}
+
 /* ---- string port I/O -------------------------------------------------- */
 
 #define IOIO_IN (1ull << 0)

@@ -135,8 +135,9 @@ static void internal_exit(struct svm_vcpu *v, vmm_exit_t *exit, uint32_t kind,
              (unsigned long long)exit->u.internal.rip);
 }
 
-/* SVM's exit code for port I/O. */
+/* SVM's exit codes for port I/O and CR4 writes. */
 #define SVM_EXIT_IOIO 0x7b
+#define SVM_EXIT_WRITE_CR4 0x14
 
 __attribute__((hot)) int vmm__svm_vcpu_run(void *bvcpu, vmm_exit_t *exit) {
   struct svm_vcpu *v = bvcpu;
@@ -176,6 +177,8 @@ __attribute__((hot)) int vmm__svm_vcpu_run(void *bvcpu, vmm_exit_t *exit) {
   case LVS_EXIT_UNHANDLED:
     if (run->u.hw.exit_code == SVM_EXIT_IOIO)
       return vmm__svm_strio_exit(v, exit);
+    if (run->u.hw.exit_code == SVM_EXIT_WRITE_CR4)
+      return vmm__svm_cr4_exit(v, exit);
     internal_exit(v, exit, VMM_INTERNAL_UNHANDLED_EXIT,
                   "exit the module and libvmm do not handle");
     return 0;

@@ -27,6 +27,8 @@
 #define LVS_MAX_MSRS 64
 /* Guest-physical addresses stay below 2^LVS_GPA_BITS. */
 #define LVS_GPA_BITS 40
+/* One region pins at most this much (64 GiB). */
+#define LVS_MAX_REGION_BYTES (1ull << 36)
 
 struct lvs_info {
   __u32 api_version;

@@ -34,9 +34,11 @@ struct lvs_region_k *lvs_region_find(struct lvs_vm *vm, u64 gpa) {
 
 static void region_release(struct lvs_vm *vm, struct lvs_region_k *r,
                            unsigned long mapped) {
-  /* No vCPU is inside the guest while the write lock is held, and each
-   * one flushes its TLB before entering again (npt_gen). */
+  /* No vCPU is inside the guest (or in its exit handling, which looks
+   * regions up) while the write lock is held, and each one flushes its
+   * TLB before entering again (npt_gen). */
   down_write(&vm->mem_lock);
+  r->used = false;
   for (unsigned long i = 0; i < mapped; i++)
     ops->unmap(vm, r->gpa + ((u64)i << PAGE_SHIFT));
   atomic_inc(&vm->npt_gen);
@@ -111,10 +113,11 @@ static int region_add(struct lvs_vm *vm, const struct lvs_region *a) {
     if (rc)
       break;
   }
+  if (!rc)
+    r->used = true;
   up_write(&vm->mem_lock);
   if (rc)
     goto fail;
-  r->used = true;
   return 0;
 fail:
   /* Only what was pinned is unpinned. */
@@ -141,7 +144,7 @@ static int vm_set_region(struct lvs_vm *vm, void __user *argp) {
       region_release(vm, &vm->regions[a.slot], vm->regions[a.slot].npages);
     rc = 0;
   } else if ((a.gpa | a.size | a.uaddr) & ~PAGE_MASK ||
-             a.size > (1ull << LVS_GPA_BITS) ||
+             a.size > LVS_MAX_REGION_BYTES ||
              a.gpa >= (1ull << LVS_GPA_BITS) ||
              a.gpa + a.size > (1ull << LVS_GPA_BITS) ||
              a.uaddr + a.size < a.uaddr ||

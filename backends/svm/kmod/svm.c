@@ -13,6 +13,7 @@
 #include <linux/percpu.h>
 #include <linux/sched.h>
 #include <linux/slab.h>
+#include <asm/debugreg.h>
 #include <asm/fpu/api.h>
 #include <asm/io.h>
 #include <asm/msr.h>
@@ -36,6 +37,9 @@ static DEFINE_PER_CPU(struct svm_cpu, svm_cpus);
  * exits. Shared read-only by every VMCB. */
 static void *iopm, *msrpm;
 static u32 svm_features;
+/* CR4 bits a guest may set: what the CPU has and the module switches
+ * (not OSXSAVE: XCR0 stays the host's; not VMXE, PKE, LA57, CET). */
+static u64 cr4_allowed;
 
 struct svm_vcpu {
   struct vmcb *vmcb;
@@ -121,6 +125,22 @@ static int svm_hw_setup(u32 *features) {
     pr_warn("libvmm-svm: CPUID does not report nested paging; using it "
             "anyway (VMRUN fails if the CPU lacks it)\n");
   *features = svm_features;
+  cr4_allowed = X86_CR4_VME | X86_CR4_PVI | X86_CR4_TSD | X86_CR4_DE |
+                X86_CR4_PSE | X86_CR4_PAE | X86_CR4_MCE | X86_CR4_PGE |
+                X86_CR4_PCE | X86_CR4_OSFXSR | X86_CR4_OSXMMEXCPT;
+  if (cpuid_ecx(1) & (1u << 17))
+    cr4_allowed |= X86_CR4_PCIDE;
+  if (cpuid_eax(0) >= 7) {
+    u32 b7 = cpuid_ebx(7), c7 = cpuid_ecx(7);
+    if (b7 & (1u << 0))
+      cr4_allowed |= X86_CR4_FSGSBASE;
+    if (b7 & (1u << 7))
+      cr4_allowed |= X86_CR4_SMEP;
+    if (b7 & (1u << 20))
+      cr4_allowed |= X86_CR4_SMAP;
+    if (c7 & (1u << 2))
+      cr4_allowed |= X86_CR4_UMIP;
+  }
 
   /* 12 KiB IOPM in a 16 KiB block, 8 KiB MSRPM: all intercepted. */
   iopm = (void *)__get_free_pages(GFP_KERNEL, 2);
@@ -190,6 +210,9 @@ static void vmcb_init(struct lvs_vcpu *v, struct svm_vcpu *s) {
       /* Emulated for the guest, or given to user space. */
       INTERCEPT_CPUID, INTERCEPT_HLT, INTERCEPT_IOIO_PROT,
       INTERCEPT_MSR_PROT, INTERCEPT_SHUTDOWN,
+      /* CR4 writes are checked against what the CPU and the module
+       * support (an unsupported bit must #GP, not poison the VMCB). */
+      INTERCEPT_CR4_WRITE,
       /* Would touch host state or cache contents. */
       INTERCEPT_INVD, INTERCEPT_XSETBV, INTERCEPT_MONITOR, INTERCEPT_MWAIT,
       INTERCEPT_MWAIT_COND, INTERCEPT_RDPRU,
@@ -331,6 +354,7 @@ static int svm_set_sregs(struct lvs_vcpu *v, const struct lvs_sregs *n) {
     if (segs[i]->attrib & ~0xfffu)
       return -EINVAL;
   if ((n->efer & ~(u64)EFER_ALLOWED) || (n->cr0 >> 32) || n->cr8 > 15 ||
+      (n->cr4 & ~cr4_allowed) ||
       (n->gdt.limit | n->idt.limit) > 0xffff)
     return -EINVAL;
   rc = lvs_msr_set_common(v, 0x1b, n->apic_base);
@@ -582,6 +606,26 @@ static int handle_exit(struct lvs_vcpu *v, struct svm_vcpu *s) {
     skip_insn(s, 2);
     return LVS_RUN_AGAIN;
   }
+  case SVM_EXIT_WRITE_CR4:
+    /* With decode assists the source register is in EXITINFO1 (bit 63
+     * valid) and NRIPS gives the length; else user space decodes the
+     * MOV and sets CR4 through LVS_SET_SREGS (svm_mmio.c). */
+    if ((svm_features & LVS_FEAT_DECODE_ASSISTS) &&
+        (svm_features & LVS_FEAT_NRIPS) && (c->exit_info_1 >> 63)) {
+      unsigned int reg = c->exit_info_1 & 15;
+      u64 val = reg == 0 ? vmcb->save.rax
+                : reg == 4 ? vmcb->save.rsp : s->gprs[reg];
+      if (val & ~cr4_allowed) {
+        inject_exception(vmcb, 13, true, 0);
+        return LVS_RUN_AGAIN;
+      }
+      vmcb->save.cr4 = val;
+      s->flush = true;
+      skip_insn(s, 3);
+      return LVS_RUN_AGAIN;
+    }
+    exit_hw(v, LVS_EXIT_UNHANDLED);
+    return LVS_RUN_USER;
   case SVM_EXIT_INVD:
     skip_insn(s, 2); /* the host's caches are not the guest's to drop */
     return LVS_RUN_AGAIN;
@@ -654,6 +698,9 @@ static int svm_vcpu_run(struct lvs_vcpu *v) {
   local_irq_enable();
   lvs_svm_enter(s->vmcb_pa, s->gprs, page_to_phys(c->host_area));
   local_irq_disable();
+  /* #VMEXIT leaves DR7 at its reset value: the host's breakpoints back. */
+  if (hw_breakpoint_active())
+    hw_breakpoint_restore();
   asm volatile("stgi" ::: "memory");
   local_irq_enable();
 

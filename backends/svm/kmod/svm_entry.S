@@ -11,6 +11,7 @@
  * VMRUN's return and the VMLOAD of the host area: nothing in between
  * touches memory through GS. gprs[] is indexed by register number. */
 #include <linux/linkage.h>
+#include <asm/nospec-branch.h>
 
 #define R(n) (8 * (n))(%rax)
 #define W(n) (8 * (n))(%rax)
@@ -70,6 +71,10 @@ SYM_FUNC_START(lvs_svm_enter)
 
 	mov 16(%rsp), %rax
 	vmload %rax
+
+	/* Return predictions the guest trained must not steer the host's
+	 * returns (as KVM does after #VMEXIT). */
+	FILL_RETURN_BUFFER %rax, RSB_CLEAR_LOOPS, X86_FEATURE_RETPOLINE
 
 	/* No guest value stays in a register the C code could use. */
 	xor %ecx, %ecx

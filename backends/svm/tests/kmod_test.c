@@ -127,6 +127,8 @@ static void test_bad_args(void) {
   REJECT(ioctl(vm, LVS_SET_REGION, &b), EINVAL);
   b = r, b.uaddr += 8;
   REJECT(ioctl(vm, LVS_SET_REGION, &b), EINVAL);
+  b = r, b.size = LVS_MAX_REGION_BYTES * 2; /* more than one region pins */
+  REJECT(ioctl(vm, LVS_SET_REGION, &b), EINVAL);
   b = r, b.gpa = 1ull << LVS_GPA_BITS;
   REJECT(ioctl(vm, LVS_SET_REGION, &b), EINVAL);
   b = r, b.gpa = -4096ull;
@@ -165,6 +167,8 @@ static void test_bad_args(void) {
   bs = s, bs.cr0 = 1ull << 40;
   REJECT(ioctl(vcpu, LVS_SET_SREGS, &bs), EINVAL);
   bs = s, bs.cs.attrib = 0x1000;
+  REJECT(ioctl(vcpu, LVS_SET_SREGS, &bs), EINVAL);
+  bs = s, bs.cr4 = 1ull << 18; /* OSXSAVE: XCR0 is not switched */
   REJECT(ioctl(vcpu, LVS_SET_SREGS, &bs), EINVAL);
   bs = s, bs.apic_base = 1ull << 50;
   REJECT(ioctl(vcpu, LVS_SET_SREGS, &bs), EINVAL);

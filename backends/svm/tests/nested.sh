@@ -5,6 +5,7 @@
 # is free for our module), loads it and runs the module tests, the unload
 # test and the conformance suite on --backend svm (in_nested.sh).
 # usage: backends/svm/tests/nested.sh BUILDDIR [conformance args, e.g. --test guests/hello]
+#        LVS_ALL=1 backends/svm/tests/nested.sh BUILDDIR   (every --backend test)
 # exit 77 when the headers or QEMU are not available.
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
@@ -25,6 +26,18 @@ for t in json.load(sys.stdin):
     if t["name"] == "conformance-kvm":
         print("\n".join("svm" if a == "kvm" else a for a in t["cmd"]))')
 [ ${#conf[@]} -gt 0 ] || { echo "nested.sh: no conformance-kvm test in $build"; exit 1; }
+# LVS_ALL=1: every test meson registers for kvm with a --backend option,
+# on svm instead, one after another (run_list.sh), not just conformance.
+if [ "${LVS_ALL:-0}" = 1 ]; then
+  mkdir -p "$out"
+  meson introspect --tests "$build" | python3 -c '
+import json, shlex, sys
+for t in json.load(sys.stdin):
+    if t["name"].endswith("-kvm") and "--backend" in t["cmd"]:
+        cmd = ["svm" if a == "kvm" else a for a in t["cmd"]]
+        print(t["name"][:-4] + "-svm\t" + " ".join(shlex.quote(a) for a in cmd))' > "$out/list"
+  conf=("$here/run_list.sh" "$out/list")
+fi
 cd "$build" && "$nested" --no-kvm --timeout "${LVS_TIMEOUT:-900}" -- \
   "$here/in_nested.sh" "$ko" "$out/kmod_test" "${conf[@]}" "$@"
 rc=$?
