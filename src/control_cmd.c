@@ -121,10 +121,21 @@ static void cmd_describe(vmm_vm_t *vm, const cJSON *req, struct outcome *o) {
   free(text);
 }
 
-static void cmd_not_yet(vmm_vm_t *vm, const cJSON *req, struct outcome *o) {
-  (void)vm;
-  const cJSON *cmd = cJSON_GetObjectItemCaseSensitive(req, "cmd");
-  fail(o, "%s: not supported yet", cmd->valuestring);
+/* {"cmd":"snapshot","dir":PATH}: vmm_vm_snapshot() on the loop thread. */
+static void cmd_snapshot(vmm_vm_t *vm, const cJSON *req, struct outcome *o) {
+  const cJSON *dir = cJSON_GetObjectItemCaseSensitive(req, "dir");
+  if (!cJSON_IsString(dir) || !dir->valuestring[0]) {
+    fail(o, "snapshot: \"dir\" must be a non-empty string");
+    return;
+  }
+  int rc = vmm_vm_snapshot(vm, dir->valuestring);
+  if (rc < 0) {
+    fail(o, "%s", vmm_last_error());
+    return;
+  }
+  o->result = state_result(vm);
+  if (o->result)
+    cJSON_AddStringToObject(o->result, "dir", dir->valuestring);
 }
 
 /* {"cmd":"migrate","path":P}: starts migrating the VM to the destination
@@ -309,7 +320,7 @@ static const struct command commands[] = {
     {"describe", cmd_describe}, {"pause", cmd_pause},
     {"resume", cmd_resume},     {"stop", cmd_stop},
     {"stats", NULL /* needs the counters: called directly */},
-    {"snapshot", cmd_not_yet},  {"migrate", cmd_migrate},
+    {"snapshot", cmd_snapshot}, {"migrate", cmd_migrate},
 };
 
 /* The response line for `id` (may be NULL: "id": null). */

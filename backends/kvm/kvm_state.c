@@ -238,6 +238,54 @@ static int msrs_read(struct kvm_vcpu *v, struct kvm_msr_entry *out,
   return rc;
 }
 
+/*
+ * Sets saved MSRs. KVM_SET_MSRS stops at the first one it refuses; one
+ * that already holds the saved value needs no setting (KVM lists MSRs it
+ * then refuses to set in some configurations, e.g. the async-PF interrupt
+ * MSR without an in-kernel local APIC) and is passed over; any other
+ * refusal is an error naming the MSR.
+ */
+static int msrs_write(struct kvm_vcpu *v, struct kvm_msrs *m) {
+  uint32_t from = 0;
+  struct {
+    struct kvm_msrs h;
+    struct kvm_msr_entry e;
+  } one;
+  while (from < m->nmsrs) {
+    uint32_t total = m->nmsrs;
+    /* Shift the window: KVM reads entries from the header on. */
+    struct kvm_msrs *win = m;
+    struct kvm_msr_entry *first = &m->entries[from];
+    if (from) {
+      win = malloc(sizeof(*win) + (total - from) * sizeof(*first));
+      if (!win)
+        return vmm__error(VMM_ENOMEM, "kvm: out of memory for MSRs");
+      memcpy(win->entries, first, (total - from) * sizeof(*first));
+    }
+    win->nmsrs = total - from;
+    win->pad = 0;
+    int n = ioctl(v->fd, KVM_SET_MSRS, win);
+    if (win != m)
+      free(win);
+    m->nmsrs = total;
+    if (n < 0)
+      return sys_error("KVM_SET_MSRS", (int)v->id);
+    from += (uint32_t)n;
+    if (from >= total)
+      break;
+    const struct kvm_msr_entry *bad = &m->entries[from];
+    memset(&one, 0, sizeof(one));
+    one.h.nmsrs = 1;
+    one.e.index = bad->index;
+    if (ioctl(v->fd, KVM_GET_MSRS, &one) != 1 || one.e.data != bad->data)
+      return vmm__error(VMM_EINVAL, "kvm: vCPU %u: MSR 0x%x cannot be set "
+                        "to 0x%llx", v->id, bad->index,
+                        (unsigned long long)bad->data);
+    from++;
+  }
+  return 0;
+}
+
 /* ---- a vCPU ------------------------------------------------------------ */
 
 int vmm__kvm_vcpu_state_save(void *bvcpu, struct vmm__sw *w) {
@@ -493,19 +541,8 @@ int vmm__kvm_vcpu_state_load(void *bvcpu, struct vmm__sr *r) {
     rc = sys_error("KVM_SET_XCRS", id);
     goto out;
   }
-  if (s.msrs->nmsrs) {
-    int n = ioctl(v->fd, KVM_SET_MSRS, s.msrs);
-    if (n < 0) {
-      rc = sys_error("KVM_SET_MSRS", id);
-      goto out;
-    }
-    if ((uint32_t)n < s.msrs->nmsrs) {
-      rc = vmm__error(VMM_EINVAL, "kvm: vCPU %d: MSR 0x%x cannot be set to "
-                      "0x%llx", id, s.msrs->entries[n].index,
-                      (unsigned long long)s.msrs->entries[n].data);
-      goto out;
-    }
-  }
+  if ((rc = msrs_write(v, s.msrs)) < 0)
+    goto out;
   if (ioctl(v->fd, KVM_SET_MP_STATE, &s.mp) < 0) {
     rc = sys_error("KVM_SET_MP_STATE", id);
     goto out;

@@ -22,5 +22,6 @@
 #include <libvmm/gdbstub.h>
 #include <libvmm/sandbox.h>
 #include <libvmm/migrate.h>
+#include <libvmm/snapshot.h>
 
 #endif

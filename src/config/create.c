@@ -195,7 +195,7 @@ static int load_payload(vmm_vm_t *vm, vmm_vcpu_t *vcpu0,
   return 0;
 }
 
-static int build(vmm_vm_t *vm, const vmm_config_t *cfg) {
+static int build(vmm_vm_t *vm, const vmm_config_t *cfg, bool bare) {
   char what[96];
   int rc = 0;
   for (size_t i = 0; i < cfg->n_regions && rc == 0; i++) {
@@ -241,6 +241,8 @@ static int build(vmm_vm_t *vm, const vmm_config_t *cfg) {
       return vmm__error_prefix(rc, what);
   }
 
+  if (bare)
+    return 0;
   /* After the devices: vmm_boot() describes them to the guest. */
   rc = load_payload(vm, vcpu0, &cfg->payload);
   if (rc < 0)
@@ -254,7 +256,7 @@ static int build(vmm_vm_t *vm, const vmm_config_t *cfg) {
   return 0;
 }
 
-int vmm_vm_create_from_config(const vmm_config_t *cfg, vmm_vm_t **out) {
+static int create(const vmm_config_t *cfg, vmm_vm_t **out, bool bare) {
   static const char fn[] = "vmm_vm_create_from_config";
   if (!out)
     return vmm__error(VMM_EINVAL, "%s: out is NULL", fn);
@@ -277,7 +279,7 @@ int vmm_vm_create_from_config(const vmm_config_t *cfg, vmm_vm_t **out) {
     return vmm__error(VMM_ENOMEM, "%s: out of memory", fn);
   }
   vm->config_state = st;
-  rc = build(vm, cfg);
+  rc = build(vm, cfg, bare);
   if (rc < 0) {
     /* Keep the message: destroying may not overwrite it, but a failure
      * inside destroy would. */
@@ -288,6 +290,14 @@ int vmm_vm_create_from_config(const vmm_config_t *cfg, vmm_vm_t **out) {
   }
   *out = vm;
   return 0;
+}
+
+int vmm_vm_create_from_config(const vmm_config_t *cfg, vmm_vm_t **out) {
+  return create(cfg, out, false);
+}
+
+int vmm__vm_create_from_config_bare(const vmm_config_t *cfg, vmm_vm_t **out) {
+  return create(cfg, out, true);
 }
 
 int vmm__config_note_boot(vmm_vm_t *vm, const vmm_boot_config_t *boot) {

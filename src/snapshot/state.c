@@ -171,6 +171,11 @@ static int devices_wait_idle(vmm_vm_t *vm, struct dev_pass *p) {
       return rc;
     if (!p->busy)
       return 0;
+    /* On the loop thread (the control socket) the work cannot complete
+     * while we wait for it: the caller tries again later. */
+    if (vmm__loop_on_thread(vm))
+      return vmm__error(VMM_EBUSY, "device work (block I/O) in flight; try "
+                        "again");
     if (waited >= BUSY_WAIT_MS)
       return vmm__error(VMM_ETIMEDOUT, "device work still in flight after "
                         "%d ms", BUSY_WAIT_MS);
