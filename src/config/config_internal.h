@@ -166,8 +166,8 @@ int vmm__config_to_json(const vmm_config_t *cfg, char **out);
 int vmm__config_from_vm(vmm_vm_t *vm, vmm_config_t **out);
 
 /* The VM of a description without its payload and control socket: the
- * memory regions, vCPUs, CPU template and devices only (a snapshot's
- * restore fills memory and state itself). */
+ * memory regions, vCPUs, CPU template, devices and sandbox setting (a
+ * snapshot's restore fills memory and state itself). */
 int vmm__vm_create_from_config_bare(const vmm_config_t *cfg, vmm_vm_t **out);
 
 /* What a VM made from a description keeps of it for describe (what the VM

@@ -241,16 +241,14 @@ static int build(vmm_vm_t *vm, const vmm_config_t *cfg, bool bare) {
       return vmm__error_prefix(rc, what);
   }
 
-  if (bare)
-    return 0;
   /* After the devices: vmm_boot() describes them to the guest. */
-  rc = load_payload(vm, vcpu0, &cfg->payload);
+  rc = bare ? 0 : load_payload(vm, vcpu0, &cfg->payload);
   if (rc < 0)
     return vmm__error_prefix(rc, "payload");
   if (cfg->has_sandbox && (rc = vmm_vm_set_sandbox(vm, cfg->sandbox)) < 0)
     return vmm__error_prefix(rc, "sandbox");
   /* Last: once it listens, clients may ask for the description. */
-  if (cfg->control_path &&
+  if (!bare && cfg->control_path &&
       (rc = vmm_vm_control_listen(vm, cfg->control_path)) < 0)
     return vmm__error_prefix(rc, "control");
   return 0;

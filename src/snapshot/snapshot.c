@@ -15,6 +15,7 @@
 #include <cjson/cJSON.h>
 
 #include "error.h"
+#include "loop.h"
 #include "snapshot/snapshot_internal.h"
 #include "snapshot/state.h"
 #include "snapshot/stream.h"
@@ -257,6 +258,12 @@ int vmm_vm_snapshot(vmm_vm_t *vm, const char *dir) {
     return vmm__error(VMM_EBADF, "%s: not a live VM handle", fn);
   if (!dir)
     return vmm__error(VMM_EINVAL, "%s: dir is NULL", fn);
+  /* The control socket runs on the loop thread, which the sandbox keeps
+   * from creating files (and kills the process for trying in KILL mode). */
+  if (atomic_load(&vm->sandbox) && vmm__loop_on_thread(vm))
+    return vmm__error(VMM_EPERM, "%s: the VM's loop thread is sandboxed and "
+                      "cannot write files; snapshot from the program's own "
+                      "thread (or run the VM without the sandbox)", fn);
   char parent[PATH_MAX], base[PATH_MAX], tmp[PATH_MAX], path[PATH_MAX];
   int rc = split_dir(dir, parent, base);
   if (rc < 0)
