@@ -51,10 +51,10 @@ static int svm_probe(void) {
 }
 
 static int svm_caps(uint64_t *caps) {
-  /* No in-kernel interrupt controller, eventfds, dirty log, guest debug
-   * or XSAVE state in the module (docs/backends.md). */
+  /* No in-kernel interrupt controller, eventfds, guest debug or XSAVE
+   * state in the module (docs/backends.md). */
   *caps = VMM_CAP_READONLY_MEM | VMM_CAP_IMMEDIATE_EXIT | VMM_CAP_CPUID |
-          VMM_CAP_MSRS;
+          VMM_CAP_MSRS | VMM_CAP_DIRTY_LOG;
   return 0;
 }
 
@@ -88,11 +88,10 @@ static void svm_vm_destroy(void *bvm) {
 static int svm_mem_set(void *bvm, uint32_t slot, uint64_t gpa, uint64_t size,
                        void *hva, uint32_t flags) {
   struct svm_vm *s = bvm;
-  if (flags & VMM_MEM_DIRTY_LOG)
-    return vmm__error(VMM_ENOTSUP, "svm: no dirty log");
   struct lvs_region r = {
       .slot = slot,
-      .flags = (flags & VMM_MEM_READONLY) ? LVS_REGION_READONLY : 0,
+      .flags = ((flags & VMM_MEM_READONLY) ? LVS_REGION_READONLY : 0) |
+               ((flags & VMM_MEM_DIRTY_LOG) ? LVS_REGION_DIRTY_LOG : 0),
       .gpa = gpa, .size = size, .uaddr = (uintptr_t)hva};
   if (vmm__svm_ioctl(s->fd, LVS_SET_REGION, &r) < 0) {
     int e = errno;
@@ -108,8 +107,13 @@ static int svm_mem_set(void *bvm, uint32_t slot, uint64_t gpa, uint64_t size,
 
 static int svm_dirty_log_fetch(void *bvm, uint32_t slot, uint64_t size,
                                uint64_t *bitmap) {
-  (void)bvm, (void)slot, (void)size, (void)bitmap;
-  return vmm__error(VMM_ENOTSUP, "svm: no dirty log");
+  struct svm_vm *s = bvm;
+  (void)size; /* the module sizes the bitmap from the slot: 64-bit words */
+  struct lvs_dirty_log d = {.slot = slot, .bitmap = (uintptr_t)bitmap};
+  if (vmm__svm_ioctl(s->fd, LVS_GET_DIRTY_LOG, &d) < 0)
+    return vmm__error(VMM_EBACKEND, "svm: LVS_GET_DIRTY_LOG slot %u: %s",
+                      slot, strerror(errno));
+  return 0;
 }
 
 /* ---- CPUID: the host's, without what the module does not virtualize -- */

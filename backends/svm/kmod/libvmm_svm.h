@@ -52,6 +52,18 @@ struct lvs_region {
   __u64 uaddr;
 };
 #define LVS_REGION_READONLY (1u << 0)
+/* Guest writes are logged per page (LVS_GET_DIRTY_LOG): the pages start
+ * write-protected in the nested page table; the first write to one marks
+ * it and makes it writable until the next fetch. */
+#define LVS_REGION_DIRTY_LOG (1u << 1)
+
+/* LVS_GET_DIRTY_LOG: copies slot's bitmap (bit i of 64-bit word i/64 =
+ * page i of the region; (pages + 63) / 64 words) and clears it. */
+struct lvs_dirty_log {
+  __u32 slot;
+  __u32 pad;
+  __u64 bitmap;     /* user pointer */
+};
 
 struct lvs_regs {
   __u64 rax, rbx, rcx, rdx, rsi, rdi, rsp, rbp;
@@ -174,5 +186,6 @@ struct lvs_run {
 #define LVS_SET_MSRS _IOW(LVS_IO, 0xcd, struct lvs_msrs)
 #define LVS_SET_CPUID _IOW(LVS_IO, 0xce, struct lvs_cpuid)
 #define LVS_INJECT_EVENT _IOW(LVS_IO, 0xcf, struct lvs_event)
+#define LVS_GET_DIRTY_LOG _IOW(LVS_IO, 0xd0, struct lvs_dirty_log)
 
 #endif

@@ -26,6 +26,7 @@ struct lvs_region_k {
   u64 gpa, size, uaddr;
   unsigned long npages;
   struct page **pages;
+  unsigned long *dirty;       /* LVS_REGION_DIRTY_LOG: one bit per page */
 };
 
 struct lvs_vm {
@@ -97,6 +98,10 @@ extern const struct lvs_vendor_ops lvs_svm_ops;
 
 /* main.c helpers for the vendor code. */
 struct lvs_region_k *lvs_region_find(struct lvs_vm *vm, u64 gpa);
+/* A write fault at `gpa` in a dirty-logged region: logs the page and
+ * makes it writable; false when the fault is not that. Called with
+ * mem_lock held for reading. */
+bool lvs_dirty_fault(struct lvs_vm *vm, u64 gpa);
 void lvs_cpuid_lookup(struct lvs_vcpu *v, u32 fn, u32 idx, u32 out[4]);
 /* Generic MSRs the module keeps itself (APIC base, MISC_ENABLE). */
 int lvs_msr_get_common(struct lvs_vcpu *v, u32 index, u64 *value);

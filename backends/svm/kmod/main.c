@@ -49,6 +49,7 @@ static void region_release(struct lvs_vm *vm, struct lvs_region_k *r,
   }
   if (vm->mm && r->npages)
     account_locked_vm(vm->mm, r->npages, false);
+  kvfree(r->dirty);
   memset(r, 0, sizeof(*r));
 }
 
@@ -76,7 +77,10 @@ static int region_add(struct lvs_vm *vm, const struct lvs_region *a) {
   r->uaddr = a->uaddr;
   r->flags = a->flags;
   r->pages = kvcalloc(npages, sizeof(*r->pages), GFP_KERNEL_ACCOUNT);
-  if (!r->pages) {
+  if (a->flags & LVS_REGION_DIRTY_LOG)
+    r->dirty = kvcalloc(BITS_TO_LONGS(npages), sizeof(long),
+                        GFP_KERNEL_ACCOUNT);
+  if (!r->pages || ((a->flags & LVS_REGION_DIRTY_LOG) && !r->dirty)) {
     rc = -ENOMEM;
     goto fail;
   }
@@ -109,7 +113,7 @@ static int region_add(struct lvs_vm *vm, const struct lvs_region *a) {
   for (; mapped < npages; mapped++) {
     rc = ops->map(vm, a->gpa + ((u64)mapped << PAGE_SHIFT),
                   page_to_phys(r->pages[mapped]),
-                  !(a->flags & LVS_REGION_READONLY));
+                  !(a->flags & (LVS_REGION_READONLY | LVS_REGION_DIRTY_LOG)));
     if (rc)
       break;
   }
@@ -136,7 +140,8 @@ static int vm_set_region(struct lvs_vm *vm, void __user *argp) {
 
   if (copy_from_user(&a, argp, sizeof(a)))
     return -EFAULT;
-  if (a.slot >= LVS_MAX_REGIONS || (a.flags & ~LVS_REGION_READONLY))
+  if (a.slot >= LVS_MAX_REGIONS ||
+      (a.flags & ~(LVS_REGION_READONLY | LVS_REGION_DIRTY_LOG)))
     return -EINVAL;
   mutex_lock(&vm->lock);
   if (a.size == 0) {
@@ -154,6 +159,58 @@ static int vm_set_region(struct lvs_vm *vm, void __user *argp) {
     rc = region_add(vm, &a);
   }
   mutex_unlock(&vm->lock);
+  return rc;
+}
+
+bool lvs_dirty_fault(struct lvs_vm *vm, u64 gpa) {
+  struct lvs_region_k *r = lvs_region_find(vm, gpa);
+  unsigned long i;
+  if (!r || !r->dirty || (r->flags & LVS_REGION_READONLY))
+    return false;
+  i = (gpa - r->gpa) >> PAGE_SHIFT;
+  set_bit(i, r->dirty);
+  /* Racing vCPUs write the same entry: harmless. */
+  return ops->map(vm, r->gpa + ((u64)i << PAGE_SHIFT),
+                  page_to_phys(r->pages[i]), true) == 0;
+}
+
+static int vm_get_dirty_log(struct lvs_vm *vm, void __user *argp) {
+  struct lvs_dirty_log d;
+  struct lvs_region_k *r;
+  unsigned long *copy = NULL, words, i;
+  int rc = 0;
+
+  if (copy_from_user(&d, argp, sizeof(d)))
+    return -EFAULT;
+  if (d.pad || d.slot >= LVS_MAX_REGIONS)
+    return -EINVAL;
+  mutex_lock(&vm->lock);
+  r = &vm->regions[d.slot];
+  if (!r->used || !r->dirty) {
+    rc = -ENOENT;
+    goto out;
+  }
+  words = BITS_TO_LONGS(r->npages);
+  copy = kvmalloc_array(words, sizeof(long), GFP_KERNEL);
+  if (!copy) {
+    rc = -ENOMEM;
+    goto out;
+  }
+  /* Take the bits and write-protect those pages again, with no vCPU in
+   * the guest; they flush their TLBs before the next entry. */
+  down_write(&vm->mem_lock);
+  memcpy(copy, r->dirty, words * sizeof(long));
+  memset(r->dirty, 0, words * sizeof(long));
+  for_each_set_bit(i, copy, r->npages)
+    ops->map(vm, r->gpa + ((u64)i << PAGE_SHIFT), page_to_phys(r->pages[i]),
+             false);
+  atomic_inc(&vm->npt_gen);
+  up_write(&vm->mem_lock);
+  if (copy_to_user(u64_to_user_ptr(d.bitmap), copy, words * sizeof(long)))
+    rc = -EFAULT;
+out:
+  mutex_unlock(&vm->lock);
+  kvfree(copy);
   return rc;
 }
 
@@ -433,6 +490,8 @@ static long vm_ioctl(struct file *f, unsigned int cmd, unsigned long arg) {
     return vm_set_region(vm, (void __user *)arg);
   case LVS_CREATE_VCPU:
     return vm_create_vcpu(f, vm, arg);
+  case LVS_GET_DIRTY_LOG:
+    return vm_get_dirty_log(vm, (void __user *)arg);
   default:
     return -ENOTTY;
   }

@@ -533,7 +533,15 @@ static void complete_in(struct lvs_vcpu *v, struct svm_vcpu *s) {
 static int handle_npf(struct lvs_vcpu *v, struct svm_vcpu *s) {
   const struct vmcb_control_area *c = &s->vmcb->control;
   u64 gpa = c->exit_info_2, err = c->exit_info_1;
-  struct lvs_region_k *r = lvs_region_find(v->vm, gpa);
+  struct lvs_region_k *r;
+
+  /* A write (by an instruction, or by the CPU setting accessed/dirty
+   * bits in the guest's page tables) to a dirty-logged page. */
+  if ((err & 2) && lvs_dirty_fault(v->vm, gpa)) {
+    s->flush = true; /* drop a cached read-only translation */
+    return LVS_RUN_AGAIN;
+  }
+  r = lvs_region_find(v->vm, gpa);
 
   /* Bit 33: the fault hit the guest's own page tables, which must be RAM;
    * a fault inside RAM other than a write to ROM is not MMIO either. */

@@ -25,6 +25,6 @@ if [ $# -gt 0 ]; then
   echo "== $*"
   "$@" || rc=1
 fi
-rmm libvmm_svm && echo "ok: rmmod after the VMs were closed" || { echo "FAIL: rmmod"; rc=1; }
+if rmm libvmm_svm; then echo "ok: rmmod after the VMs were closed"; else echo "FAIL: rmmod"; rc=1; fi
 dmesg | grep -iE "libvmm|BUG|WARNING|Oops|general protection" | tail -20
 exit $rc

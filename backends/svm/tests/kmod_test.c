@@ -289,6 +289,47 @@ static void test_guest(void) {
   munmap(rom, 0x1000);
 }
 
+/* ---- dirty log ---------------------------------------------------------- */
+
+static void test_dirty_log(void) {
+  static const uint8_t code[] = {
+      0xc6, 0x06, 0x00, 0x30, 0x01, /* mov byte [0x3000], 1 */
+      0xc6, 0x06, 0x10, 0x50, 0x02, /* mov byte [0x5010], 2 */
+      0xf4,                         /* hlt */
+      0xc6, 0x06, 0x00, 0x50, 0x03, /* mov byte [0x5000], 3 */
+      0xf4,                         /* hlt */
+  };
+  struct guest g;
+  CHECK(guest_make(&g, code, sizeof(code), 0x10000) == 0);
+  /* Slot 0 again, now logged. */
+  struct lvs_region r = {.slot = 0, .size = 0};
+  CHECK(ioctl(g.vm, LVS_SET_REGION, &r) == 0);
+  r = (struct lvs_region){.slot = 0, .flags = LVS_REGION_DIRTY_LOG,
+                          .gpa = 0, .size = 0x10000,
+                          .uaddr = (uintptr_t)g.mem};
+  CHECK(ioctl(g.vm, LVS_SET_REGION, &r) == 0);
+  uint64_t bits[1] = {~0ull};
+  struct lvs_dirty_log d = {.slot = 0, .bitmap = (uintptr_t)bits};
+  CHECK(ioctl(g.vm, LVS_GET_DIRTY_LOG, &d) == 0);
+  CHECK(bits[0] == 0);
+  CHECK(ioctl(g.vcpu, LVS_RUN, 0) == 0 && g.run->exit_reason == LVS_EXIT_HLT);
+  CHECK(ioctl(g.vm, LVS_GET_DIRTY_LOG, &d) == 0);
+  CHECK(bits[0] == ((1ull << 3) | (1ull << 5)));
+  CHECK(g.mem[0x3000] == 1 && g.mem[0x5010] == 2);
+  CHECK(ioctl(g.vcpu, LVS_RUN, 0) == 0 && g.run->exit_reason == LVS_EXIT_HLT);
+  CHECK(ioctl(g.vm, LVS_GET_DIRTY_LOG, &d) == 0);
+  CHECK(bits[0] == (1ull << 5)); /* written again after the fetch */
+  CHECK(g.mem[0x5000] == 3);
+  d.slot = 1;
+  REJECT(ioctl(g.vm, LVS_GET_DIRTY_LOG, &d), ENOENT);
+  d.slot = LVS_MAX_REGIONS;
+  REJECT(ioctl(g.vm, LVS_GET_DIRTY_LOG, &d), EINVAL);
+  d.slot = 0, d.bitmap = 8;
+  REJECT(ioctl(g.vm, LVS_GET_DIRTY_LOG, &d), EFAULT);
+  guest_free(&g);
+  printf("dirty_log: guest writes logged per page, cleared by each fetch\n");
+}
+
 /* ---- many VMs ---------------------------------------------------------- */
 
 static void test_many_vms(void) {
@@ -407,6 +448,7 @@ int main(int argc, char **argv) {
   }
   test_bad_args();
   test_guest();
+  test_dirty_log();
   test_many_vms();
   test_kick();
   test_kill_while_running();
