@@ -226,6 +226,8 @@ static void vmcb_init(struct lvs_vcpu *v, struct svm_vcpu *s) {
       /* #AC and #DB are reflected: a guest could otherwise loop in
        * microcode delivering them and never let the host back. */
       INTERCEPT_EXCEPTION_OFFSET + 1, INTERCEPT_EXCEPTION_OFFSET + 17,
+      /* A machine check is the host's. */
+      INTERCEPT_EXCEPTION_OFFSET + 18,
   };
 
   for (size_t i = 0; i < ARRAY_SIZE(intercepts); i++)
@@ -343,6 +345,8 @@ static void svm_get_sregs(struct lvs_vcpu *v, struct lvs_sregs *o) {
 
 #define EFER_ALLOWED (EFER_SCE | EFER_LME | EFER_LMA | EFER_NX | EFER_FFXSR)
 
+static bool canonical(u64 a) { return (s64)(a << 16) >> 16 == (s64)a; }
+
 static int svm_set_sregs(struct lvs_vcpu *v, const struct lvs_sregs *n) {
   struct svm_vcpu *s = v->vendor;
   struct vmcb_save_area *a = &s->vmcb->save;
@@ -353,6 +357,11 @@ static int svm_set_sregs(struct lvs_vcpu *v, const struct lvs_sregs *n) {
   for (size_t i = 0; i < ARRAY_SIZE(segs); i++)
     if (segs[i]->attrib & ~0xfffu)
       return -EINVAL;
+  /* Bases VMLOAD/VMRUN take as they are: canonical only. */
+  if (!canonical(n->fs.base) || !canonical(n->gs.base) ||
+      !canonical(n->tr.base) || !canonical(n->ldt.base) ||
+      !canonical(n->gdt.base) || !canonical(n->idt.base))
+    return -EINVAL;
   if ((n->efer & ~(u64)EFER_ALLOWED) || (n->cr0 >> 32) || n->cr8 > 15 ||
       (n->cr4 & ~cr4_allowed) ||
       (n->gdt.limit | n->idt.limit) > 0xffff)
@@ -423,7 +432,7 @@ static int svm_set_msr(struct lvs_vcpu *v, u32 index, u64 value, bool guest) {
   case MSR_KERNEL_GS_BASE:
     /* Addresses: canonical only (a non-canonical one would fault the
      * host on the next VMLOAD/VMRUN). */
-    if ((s64)(value << 16) >> 16 != (s64)value)
+    if (!canonical(value))
       return -EINVAL;
     if (index == MSR_LSTAR) a->lstar = value;
     else if (index == MSR_CSTAR) a->cstar = value;
@@ -586,6 +595,12 @@ static int handle_exit(struct lvs_vcpu *v, struct svm_vcpu *s) {
   case SVM_EXIT_EXCP_BASE + 17:
     inject_exception(vmcb, 17, true, 0);
     return LVS_RUN_AGAIN;
+  case SVM_EXIT_EXCP_BASE + 18:
+    /* The hardware error happened while the guest ran: let the host's
+     * machine-check handler see it (as KVM does). */
+    asm volatile("int $0x12");
+    exit_hw(v, LVS_EXIT_UNHANDLED);
+    return LVS_RUN_USER;
   case SVM_EXIT_CPUID: {
     u32 out[4];
     lvs_cpuid_lookup(v, (u32)vmcb->save.rax, (u32)s->gprs[1], out);

@@ -168,6 +168,8 @@ static void test_bad_args(void) {
   REJECT(ioctl(vcpu, LVS_SET_SREGS, &bs), EINVAL);
   bs = s, bs.cs.attrib = 0x1000;
   REJECT(ioctl(vcpu, LVS_SET_SREGS, &bs), EINVAL);
+  bs = s, bs.fs.base = 0x0000800000000000ull; /* not canonical */
+  REJECT(ioctl(vcpu, LVS_SET_SREGS, &bs), EINVAL);
   bs = s, bs.cr4 = 1ull << 18; /* OSXSAVE: XCR0 is not switched */
   REJECT(ioctl(vcpu, LVS_SET_SREGS, &bs), EINVAL);
   bs = s, bs.apic_base = 1ull << 50;
@@ -406,6 +408,69 @@ static void test_kick(void) {
   guest_free(&g);
 }
 
+/* Regions come and go while a vCPU runs a guest that reads them: the
+ * module must wait for the vCPU between entries, never deadlock. */
+struct churn {
+  struct guest *g;
+  uint8_t *extra;
+  int ok;
+};
+
+static void *churn_thread(void *p) {
+  struct churn *c = p;
+  for (int i = 0; i < 50; i++) {
+    struct lvs_region r = {.slot = 1, .gpa = 0x80000, .size = 0x10000,
+                           .uaddr = (uintptr_t)c->extra};
+    if (ioctl(c->g->vm, LVS_SET_REGION, &r) == 0)
+      c->ok++;
+    r.size = 0;
+    ioctl(c->g->vm, LVS_SET_REGION, &r);
+  }
+  __atomic_store_n(&c->g->run->immediate_exit, 1, __ATOMIC_SEQ_CST);
+  return NULL;
+}
+
+static void test_regions_while_running(void) {
+  /* A loop reading 0x80000 (MMIO while slot 1 is absent: the run then
+   * returns and is entered again below). */
+  static const uint8_t code[] = {
+      0xb8, 0x00, 0x80,       /* mov ax, 0x8000 */
+      0x8e, 0xd8,             /* mov ds, ax */
+      0x8a, 0x1e, 0x00, 0x00, /* 1: mov bl, [0] */
+      0xeb, 0xfa,             /* jmp 1b */
+  };
+  struct guest g;
+  CHECK(guest_make(&g, code, sizeof(code), 0x10000) == 0);
+  struct churn c = {.g = &g};
+  c.extra = mmap(NULL, 0x10000, PROT_READ | PROT_WRITE,
+                 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  pthread_t t;
+  pthread_create(&t, NULL, churn_thread, &c);
+  int mmio = 0, runs = 0;
+  for (;;) {
+    errno = 0;
+    int r = ioctl(g.vcpu, LVS_RUN, 0);
+    runs++;
+    if (r < 0 && errno == EINTR)
+      break;
+    if (r < 0 || g.run->exit_reason != LVS_EXIT_MMIO) {
+      CHECK(!"unexpected exit while regions change");
+      break;
+    }
+    mmio++;
+    struct lvs_regs regs; /* skip the load, as an MMIO handler would */
+    ioctl(g.vcpu, LVS_GET_REGS, &regs);
+    regs.rip += 4;
+    ioctl(g.vcpu, LVS_SET_REGS, &regs);
+  }
+  pthread_join(t, NULL);
+  CHECK(c.ok == 50);
+  printf("regions_while_running: 50 add/remove cycles under a running "
+         "vCPU (%d MMIO exits, %d runs)\n", mmio, runs);
+  munmap(c.extra, 0x10000);
+  guest_free(&g);
+}
+
 static void test_kill_while_running(void) {
   pid_t pid = fork();
   if (pid == 0) {
@@ -451,6 +516,7 @@ int main(int argc, char **argv) {
   test_dirty_log();
   test_many_vms();
   test_kick();
+  test_regions_while_running();
   test_kill_while_running();
   printf("%s: %d failure(s)\n", failures ? "FAIL" : "PASS", failures);
   return failures ? 1 : 0;
