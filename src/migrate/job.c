@@ -61,6 +61,14 @@ int vmm__migrate_job_start(vmm_vm_t *vm, const char *path) {
     return vmm__error(VMM_EINVAL, "migrate: \"path\" must be a unix socket "
                       "path of 1..%zu bytes", sizeof(sa.sun_path) - 1);
   memcpy(sa.sun_path, path, strlen(path) + 1);
+  /* The request runs on the loop thread: in the sandbox it may neither
+   * open a socket nor start a thread (and with VMM_SANDBOX_KILL trying
+   * would end the process). */
+  if (atomic_load(&vm->sandbox))
+    return vmm__error(VMM_ENOTSUP, "migrate: not available while the VM's "
+                      "threads are sandboxed (they may not open sockets or "
+                      "start threads); run without the sandbox, or have the "
+                      "program call vmm_vm_migrate_send()");
   pthread_mutex_lock(&jobs_lock);
   struct vmm__mig_job *old = vm->migration;
   int rc = 0;

@@ -76,7 +76,7 @@ static const char *description(char *buf, size_t n, const char *extra) {
 
 /* The source: the guest built from its description, started, and past
  * one full check of its pages. */
-static vmm_vm_t *make_source_with(const char *extra) {
+static vmm_vm_t *make_source_with(const char *extra, uint32_t sandbox) {
   char json[1024];
   description(json, sizeof(json), extra);
   vmm_config_t *cfg = NULL;
@@ -88,7 +88,8 @@ static vmm_vm_t *make_source_with(const char *extra) {
   if (!ok)
     return NULL;
   uint64_t delay = GUEST_DELAY;
-  ok = EXPECT_OK(vmm_mem_write(vm, GUEST_PARAM_GPA, &delay, sizeof(delay))) &&
+  ok = (!sandbox || EXPECT_OK(vmm_vm_set_sandbox(vm, sandbox))) &&
+       EXPECT_OK(vmm_mem_write(vm, GUEST_PARAM_GPA, &delay, sizeof(delay))) &&
        EXPECT_OK(vmm_vm_start(vm)) &&
        EXPECT_TRUEF(wait_passes(vm, 1), "the guest made no full check");
   if (!ok) {
@@ -99,7 +100,7 @@ static vmm_vm_t *make_source_with(const char *extra) {
   return vm;
 }
 
-static vmm_vm_t *make_source(void) { return make_source_with(""); }
+static vmm_vm_t *make_source(void) { return make_source_with("", 0); }
 
 /* Starts this program as the destination on the other end of a
  * socketpair; *fd is our end. `cut` "" or TYPE:N (see dest_main). */
@@ -160,8 +161,8 @@ static int wait_child(pid_t pid) {
 
 /* ---- the whole migration ------------------------------------------- */
 
-static void test_live(void) {
-  vmm_vm_t *vm = make_source();
+static void live(uint32_t sandbox) {
+  vmm_vm_t *vm = make_source_with("", sandbox);
   if (!vm)
     return;
   int fd = -1;
@@ -217,6 +218,19 @@ static void test_live(void) {
   EXPECT_OK(vmm_vm_destroy(vm));
 }
 
+static void test_live(void) { live(0); }
+
+/* The same with the source's threads sandboxed (with VMM_SANDBOX_KILL: a
+ * refused call would end the test); the destination builds its VM from
+ * the description, sandbox included. */
+static void test_live_sandboxed(void) {
+  if (vmm_sandbox_available() < 0) {
+    note("no sandbox here: %s", vmm_last_error());
+    return;
+  }
+  live(VMM_SANDBOX_ON | VMM_SANDBOX_KILL);
+}
+
 /* ---- a destination that vanishes ------------------------------------ */
 
 /* The source must get an error (not a signal), and its VM must run on
@@ -265,7 +279,7 @@ static void test_refused(void) {
   snprintf(extra, sizeof(extra),
            ", {\"type\": \"virtio-blk\", \"id\": \"disk\", \"path\": \"%s\"}",
            img);
-  vmm_vm_t *vm = make_source_with(extra);
+  vmm_vm_t *vm = make_source_with(extra, 0);
   unlink(img); /* the source keeps it open; the destination finds nothing */
   if (!vm)
     return;
@@ -508,6 +522,31 @@ static void test_control(void) {
   rmdir(dir);
 }
 
+/* A sandboxed VM refuses "migrate" on its control socket (the loop
+ * thread may not open the connection) and runs on. */
+static void test_control_sandboxed(void) {
+  if (vmm_sandbox_available() < 0) {
+    note("no sandbox here: %s", vmm_last_error());
+    return;
+  }
+  vmm_vm_t *vm = make_source_with("", VMM_SANDBOX_ON | VMM_SANDBOX_KILL);
+  if (!vm)
+    return;
+  char dir[64], ctl[128];
+  if (ctl_make_dir(dir, sizeof(dir), ctl, sizeof(ctl)) &&
+      EXPECT_OK(vmm_vm_control_listen(vm, ctl))) {
+    cJSON *r = ctl_request(ctl, "{\"id\":1,\"cmd\":\"migrate\","
+                                "\"path\":\"/nonexistent/x\"}");
+    EXPECT_TRUEF(!resp_ok(r) && strstr(resp_error(r), "sandboxed"),
+                 "migrate: %s", resp_ok(r) ? "accepted" : resp_error(r));
+    cJSON_Delete(r);
+    EXPECT_EQ(vmm_vm_state(vm), VMM_VM_RUNNING);
+    EXPECT_TRUEF(wait_passes(vm, 1), "the guest stopped checking");
+  }
+  EXPECT_OK(vmm_vm_destroy(vm));
+  rmdir(dir);
+}
+
 /* vmm_vm_destroy() while the control socket's migration waits for a
  * destination that does not answer: it cuts the migration short. */
 static void test_control_destroy(void) {
@@ -554,6 +593,7 @@ void migrate_streams_register(const struct test_def **tests, size_t *n);
 
 static const struct test_def live_tests[] = {
     {"live", test_live},
+    {"live_sandboxed", test_live_sandboxed},
     {"refused", test_refused},
     {"vanish_handshake", test_vanish_handshake},
     {"vanish_precopy", test_vanish_precopy},
@@ -561,6 +601,7 @@ static const struct test_def live_tests[] = {
     {"vanish_before_ack", test_vanish_before_ack},
     {"control", test_control},
     {"control_destroy", test_control_destroy},
+    {"control_sandboxed", test_control_sandboxed},
 };
 
 int main(int argc, char **argv) {
