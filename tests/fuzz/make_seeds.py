@@ -178,9 +178,11 @@ def mig_pages(first, count, fill):
 
 mig_end = lambda pages: mig_record(6, struct.pack("<QQ", pages, 1))
 mig_round = lambda n: mig_record(3, struct.pack("<II", n, 0))
-write("corpus-migrate", "hello", mig_hello())
-write("corpus-migrate", "pages-end", mig_hello() + mig_round(1) + mig_pages(3, 2, 0x5A)
-      + mig_round(0) + mig_end(2))
-write("corpus-migrate", "state-end", mig_hello() + mig_round(1) + mig_pages(0, 1, 1)
-      + mig_record(5, b"\x00" * 64) + mig_end(1))
-write("corpus-migrate", "abort", mig_hello() + mig_record(8, struct.pack("<i", -5) + b"gone"))
+# Byte 0 of an input: 1 = the target recomputes the checksums, 0 = as is.
+write("corpus-migrate", "hello", b"\x00" + mig_hello())
+write("corpus-migrate", "pages-end", b"\x01" + mig_hello() + mig_round(1)
+      + mig_pages(3, 2, 0x5A) + mig_round(0) + mig_end(2))
+write("corpus-migrate", "state-end", b"\x01" + mig_hello() + mig_round(1)
+      + mig_pages(0, 1, 1) + mig_record(5, b"\x00" * 64) + mig_end(1))
+write("corpus-migrate", "abort", b"\x01" + mig_hello()
+      + mig_record(8, struct.pack("<i", -5) + b"gone"))

@@ -304,7 +304,7 @@ static void test_refused(void) {
 }
 
 static void test_vanish_handshake(void) { vanish("HELLO:1"); }
-static void test_vanish_precopy(void) { vanish("PAGES:40"); }
+static void test_vanish_precopy(void) { vanish("PAGES:5"); }
 static void test_vanish_stop_copy(void) { vanish("STATE:1"); }
 static void test_vanish_before_ack(void) { vanish("END:1"); }
 
