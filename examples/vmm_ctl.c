@@ -29,6 +29,7 @@ static const char usage[] =
     "  resume          run them again\n"
     "  stop [STATUS]   stop the VM with exit status STATUS (default 0)\n"
     "  stats           exits per vCPU and reason, device counters, uptime\n"
+    "  snapshot DIR    save the VM into directory DIR (docs/snapshot.md)\n"
     "--raw sends the request line as given and prints the whole response.\n"
     "Exit status: 0 when the VM answered ok, 1 otherwise (the reason on\n"
     "stderr), 2 for bad usage.\n";
@@ -175,11 +176,13 @@ int main(int argc, char **argv) {
     request = strdup(argv[3]);
   } else {
     static const char *const known[] = {"describe", "pause", "resume",
-                                        "stop", "stats"};
+                                        "stop", "stats", "snapshot"};
     bool ok = false;
     for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++)
       ok |= strcmp(cmd, known[i]) == 0;
-    if (!ok || (argc == 4 && strcmp(cmd, "stop") != 0)) {
+    bool snapshot = strcmp(cmd, "snapshot") == 0;
+    if (!ok || (argc == 4 && strcmp(cmd, "stop") != 0 && !snapshot) ||
+        (snapshot && argc != 4)) {
       fprintf(stderr, "vmm-ctl: unknown command or argument: %s%s%s\n", cmd,
               argc == 4 ? " " : "", argc == 4 ? argv[3] : "");
       fputs(usage, stderr);
@@ -188,7 +191,9 @@ int main(int argc, char **argv) {
     cJSON *req = cJSON_CreateObject();
     cJSON_AddNumberToObject(req, "id", 1);
     cJSON_AddStringToObject(req, "cmd", cmd);
-    if (argc == 4) {
+    if (snapshot) {
+      cJSON_AddStringToObject(req, "dir", argv[3]);
+    } else if (argc == 4) {
       char *end;
       errno = 0;
       long st = strtol(argv[3], &end, 0);

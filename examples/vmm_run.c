@@ -101,6 +101,84 @@ static int describe(vmm_vm_t *vm) {
   return 0;
 }
 
+/* Runs a built (or restored) VM until it stops: the stop watch, the
+ * start, the wait, the report. Returns the exit status. */
+static int run_vm(vmm_vm_t *vm, struct term *term,
+                  const struct run_options *opts, uint64_t t_main,
+                  uint64_t t_parsed, uint64_t t_built) {
+  int rc, status;
+  watch.vm = vm;
+  /* The vCPUs the description made (ids from 0 up), so that a stop from
+   * outside can say where each one was. */
+  static vmm_vcpu_t *vcpus[VMM_MAX_VCPUS];
+  while (watch.n_vcpus < VMM_MAX_VCPUS &&
+         (vcpus[watch.n_vcpus] = vmm_vm_get_vcpu(vm, watch.n_vcpus)) != NULL)
+    watch.n_vcpus++;
+  watch.vcpus = vcpus;
+  if ((rc = stop_watch_exits(&watch)) < 0)
+    fail_call("setting the exit hook", rc);
+  else
+    rc = start(vm, term);
+  if (rc < 0) {
+    term_close(term);
+    vmm_vm_destroy(vm);
+    return EXIT_SETUP;
+  }
+  stop_watch_signals(&watch);
+
+  vmm_vm_stop_info_t info = {.size = sizeof(info)};
+  rc = vmm_vm_wait(vm, -1, &info);
+  uint64_t t_stop = now_ns();
+  /* The terminal back first, so that the report reads normally. */
+  term_close(term);
+  if (rc < 0) {
+    fail_call("waiting for the VM", rc);
+    status = EXIT_ERROR;
+  } else {
+    status = stop_watch_conclude(&watch, &info);
+  }
+  if (opts->timings)
+    print_timings(vm, t_main, t_parsed, t_built, t_stop);
+  vmm_vm_destroy(vm);
+  return status;
+}
+
+/* --restore DIR: the snapshot's VM (vmm_vm_restore(), docs/snapshot.md)
+ * with the command line's control socket, gdb stub and sandbox; the
+ * description's stdio console is not put into raw mode. */
+static int restore(const struct run_options *o, uint64_t t_main) {
+  int status = check_backend();
+  if (status)
+    return status;
+  uint64_t t_parsed = now_ns();
+  vmm_restore_opts_t ro = VMM_RESTORE_OPTS_INIT;
+  ro.flags = VMM_RESTORE_F_NO_START;
+  vmm_vm_t *vm = NULL;
+  int rc = vmm_vm_restore(o->restore, &ro, &vm);
+  uint64_t t_built = now_ns();
+  if (rc < 0) {
+    fail_call("restoring the snapshot", rc);
+    return EXIT_SETUP;
+  }
+  if (o->control && (rc = vmm_vm_control_listen(vm, o->control)) < 0)
+    fail_call("the control socket", rc);
+  else if (o->gdb && (rc = vmm_gdbstub_start(vm, o->gdb)) < 0)
+    fail_call("starting the gdb stub", rc);
+  /* Without an option the description's setting came with the VM. */
+  else if (o->sandbox >= 0)
+    rc = apply_sandbox(vm, o->sandbox, false);
+  if (rc < 0) {
+    vmm_vm_destroy(vm);
+    return EXIT_SETUP;
+  }
+  if (o->describe) {
+    status = describe(vm);
+    vmm_vm_destroy(vm);
+    return status;
+  }
+  return run_vm(vm, NULL, o, t_main, t_parsed, t_built);
+}
+
 int main(int argc, char **argv) {
   uint64_t t_main = now_ns();
   stop_watch_init(&watch);
@@ -112,6 +190,8 @@ int main(int argc, char **argv) {
   /* Every thread created from here on inherits the mask; the signal
    * thread takes these signals once the VM runs (until then they wait). */
   stop_watch_block_signals();
+  if (o.restore)
+    return restore(&o, t_main);
 
   vmm_config_t *cfg;
   int saved_cwd;
@@ -178,38 +258,5 @@ int main(int argc, char **argv) {
     return status;
   }
 
-  watch.vm = vm;
-  /* The vCPUs the description made (ids from 0 up), so that a stop from
-   * outside can say where each one was. */
-  static vmm_vcpu_t *vcpus[VMM_MAX_VCPUS];
-  while (watch.n_vcpus < VMM_MAX_VCPUS &&
-         (vcpus[watch.n_vcpus] = vmm_vm_get_vcpu(vm, watch.n_vcpus)) != NULL)
-    watch.n_vcpus++;
-  watch.vcpus = vcpus;
-  if ((rc = stop_watch_exits(&watch)) < 0)
-    fail_call("setting the exit hook", rc);
-  else
-    rc = start(vm, term);
-  if (rc < 0) {
-    term_close(term);
-    vmm_vm_destroy(vm);
-    return EXIT_SETUP;
-  }
-  stop_watch_signals(&watch);
-
-  vmm_vm_stop_info_t info = {.size = sizeof(info)};
-  rc = vmm_vm_wait(vm, -1, &info);
-  uint64_t t_stop = now_ns();
-  /* The terminal back first, so that the report reads normally. */
-  term_close(term);
-  if (rc < 0) {
-    fail_call("waiting for the VM", rc);
-    status = EXIT_ERROR;
-  } else {
-    status = stop_watch_conclude(&watch, &info);
-  }
-  if (o.timings)
-    print_timings(vm, t_main, t_parsed, t_built, t_stop);
-  vmm_vm_destroy(vm);
-  return status;
+  return run_vm(vm, term, &o, t_main, t_parsed, t_built);
 }

@@ -18,6 +18,7 @@ struct run_options {
   unsigned n_sets;
   const char *control; /* --control PATH (absolute by then), or NULL */
   const char *gdb;     /* --gdb ADDR, or NULL */
+  const char *restore; /* --restore DIR (a snapshot), or NULL */
   bool timings, describe, check;
   /* --no-sandbox (0), --sandbox-kill (VMM_SANDBOX_ON | KILL); -1: the
    * description's "sandbox", else on (VMM_SANDBOX_ON). */

@@ -17,6 +17,8 @@ static void print_help(FILE *f) {
 "            [--gdb ADDR] [--no-sandbox | --sandbox-kill] VM.json\n"
 "    vmm-run --describe [--set KEY=VALUE]... VM.json\n"
 "    vmm-run --check [--set KEY=VALUE]... VM.json\n"
+"    vmm-run --restore DIR [--timings] [--control PATH] [--gdb ADDR]\n"
+"            [--no-sandbox | --sandbox-kill] [--describe]\n"
 "    vmm-run --help | --version\n"
 "\n"
 "DESCRIPTION\n"
@@ -61,6 +63,13 @@ static void print_help(FILE *f) {
 "        Serve gdb there (vmm_gdbstub_start(), docs/gdb.md): the vCPUs wait\n"
 "        at their first instruction until gdb connects and continues. A\n"
 "        relative PATH is taken from the current directory.\n"
+"    --restore DIR\n"
+"        Run the snapshot in DIR (vmm_vm_snapshot(), e.g. through the\n"
+"        control socket's \"snapshot\"; docs/snapshot.md) instead of a\n"
+"        description: the VM is rebuilt from the description the snapshot\n"
+"        holds, and the guest continues where it was saved. Its sandbox\n"
+"        setting is the saved description's unless given here; a stdio\n"
+"        console is not put into raw mode.\n"
 "    --no-sandbox\n"
 "        Run the vCPU and loop threads without the seccomp sandbox\n"
 "        (docs/sandbox.md). By default they run under it: once the VM is\n"
@@ -195,6 +204,11 @@ int run_parse_options(int argc, char **argv, struct run_options *o) {
       o->sandbox = 0;
     } else if (IS("--sandbox-kill") && !eq) {
       o->sandbox = VMM_SANDBOX_ON | VMM_SANDBOX_KILL;
+    } else if (IS("--restore")) {
+      const char *v = VALUE();
+      if (!v || !*v)
+        return usage_error("--restore needs a snapshot directory");
+      o->restore = v;
     } else if (IS("--gdb")) {
       const char *v = VALUE();
       if (!v || (strncmp(v, "tcp:", 4) && strncmp(v, "unix:", 5)))
@@ -211,7 +225,10 @@ int run_parse_options(int argc, char **argv, struct run_options *o) {
 #undef IS
 #undef VALUE
   }
-  if (!o->config)
+  if (o->restore && (o->config || o->n_sets || o->check))
+    return usage_error("--restore runs a snapshot: no description, --set "
+                       "or --check with it");
+  if (!o->config && !o->restore)
     return usage_error("no VM description given");
   if (o->describe && o->check)
     return usage_error("--describe and --check exclude each other");

@@ -19,7 +19,8 @@ extern "C" {
  *
  * Commands: describe, pause, resume, stop (optional "status"), stats,
  * migrate ("path": the destination's unix socket; runs in the background,
- * see docs/migration.md) and snapshot (answered "not supported yet").
+ * see docs/migration.md) and snapshot ("dir": vmm_vm_snapshot() there,
+ * see docs/snapshot.md).
  * Clients are served on the VM's libuv loop (its loop thread, or the
  * embedder's loop, see <libvmm/uv.h>), so requests are carried out one at a time; state
  * changes go through vmm_vm_pause() / vmm_vm_resume() / vmm_vm_stop().

@@ -9,6 +9,7 @@
 #include "config/config_internal.h"
 #include "device_internal.h"
 #include "error.h"
+#include "hw/acpi_pm.h"
 #include "vm_internal.h"
 
 /* Reads a whole (small) file; the caller frees *data. */
@@ -241,8 +242,13 @@ static int build(vmm_vm_t *vm, const vmm_config_t *cfg, bool bare) {
       return vmm__error_prefix(rc, what);
   }
 
-  /* After the devices: vmm_boot() describes them to the guest. */
-  rc = bare ? 0 : load_payload(vm, vcpu0, &cfg->payload);
+  /* After the devices: vmm_boot() describes them to the guest. A bare
+   * VM gets the device vmm_boot() adds with ACPI tables, so that it has
+   * the devices of the VM it stands for. */
+  if (!bare)
+    rc = load_payload(vm, vcpu0, &cfg->payload);
+  else if (cfg->payload.kind == VMM__PAYLOAD_KERNEL && cfg->payload.acpi)
+    rc = vmm__acpi_pm_create(vm, NULL);
   if (rc < 0)
     return vmm__error_prefix(rc, "payload");
   if (cfg->has_sandbox && (rc = vmm_vm_set_sandbox(vm, cfg->sandbox)) < 0)

@@ -484,6 +484,66 @@ def control_socket():
         check(not os.path.exists(sock), "socket removed", r)
 
 
+@test("kvm")
+def snapshot_restore():
+    """The control socket's "snapshot" (refused under the default sandbox,
+    written without it), then --restore DIR runs the saved VM: it answers
+    on its own --control socket and stops with the status given there;
+    --describe with --restore shows the saved VM."""
+    with Scratch(sockets=True) as s:
+        sock, snap = s.path("ctl.sock"), s.path("snap")
+        for n, flags in enumerate(([], ["--no-sandbox"])):
+            uart = s.path("uart%d.log" % n)
+            cfg = s.write("vm.json",
+                          launch_cfg("hang", console=file_console(uart)))
+            p = subprocess.Popen([args.vmm_run, "--control", sock] + flags +
+                                 [cfg], stdin=subprocess.DEVNULL,
+                                 stdout=subprocess.PIPE,
+                                 stderr=subprocess.PIPE)
+            try:
+                wait_booted(uart)
+                deadline = time.time() + RUN_TIMEOUT
+                while not os.path.exists(sock) and time.time() < deadline:
+                    time.sleep(0.01)
+                r = control(sock, {"id": 1, "cmd": "snapshot", "dir": snap})
+                if flags:
+                    check(r.get("ok"), "snapshot without the sandbox", r)
+                else:
+                    check(not r.get("ok") and "sandbox" in r.get("error", "")
+                          or r.get("ok"), "refused under the sandbox", r)
+                control(sock, {"id": 2, "cmd": "stop", "status": 0})
+                p.communicate(timeout=RUN_TIMEOUT)
+            finally:
+                if p.poll() is None:
+                    p.kill()
+                    p.wait()
+        check(os.path.exists(os.path.join(snap, "manifest.json")),
+              "snapshot written")
+        r = vmm_run("--describe", "--restore", snap)
+        expect_status(r, 0)
+        check('"payload"' in r.out and "hang" in r.out, "saved description",
+              r)
+        sock2 = s.path("ctl2.sock")
+        p = subprocess.Popen([args.vmm_run, "--restore", snap, "--control",
+                              sock2], stdin=subprocess.DEVNULL,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        try:
+            deadline = time.time() + RUN_TIMEOUT
+            while not os.path.exists(sock2) and time.time() < deadline:
+                time.sleep(0.01)
+            r = control(sock2, {"id": 3, "cmd": "stats"})
+            check(r.get("ok") and r["result"]["state"] == "running",
+                  "the restored VM runs", r)
+            control(sock2, {"id": 4, "cmd": "stop", "status": 7})
+            out, err = p.communicate(timeout=RUN_TIMEOUT)
+        finally:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+        r = Run(p.returncode, out.decode(), err.decode())
+        expect_status(r, 7)
+
+
 def filtered_threads(pid):
     """Threads of process `pid` under a seccomp filter (Seccomp: 2), not
     counting KVM's kernel workers (kvm-nx-lpage-recovery), which take on
