@@ -36,8 +36,11 @@ cp "$kdir/vmlinuz" "$work/linux/vmlinuz"
 # The token the description's command line names (libvmm.token=hello).
 "$here/make-disk.sh" "$work/linux/disk.img" hello || { say "FAIL: make-disk.sh"; exit 1; }
 
-say "$vmm_run --timings $work/linux.json"
-timeout -k 10 "$budget" "$vmm_run" --timings "$work/linux.json" \
+# --sandbox-kill: the seccomp sandbox (docs/sandbox.md) with any refused
+# system call killing vmm-run, so that a boot needing a call outside the
+# allow-list fails here instead of degrading quietly.
+say "$vmm_run --timings --sandbox-kill $work/linux.json"
+timeout -k 10 "$budget" "$vmm_run" --timings --sandbox-kill "$work/linux.json" \
   < /dev/null > "$work/vmm-run.log" 2>&1
 status=$?
 grep -E '^vmm-run: ' "$work/vmm-run.log"
