@@ -281,6 +281,7 @@ static void cmd_stats(vmm_vm_t *vm, const cJSON *req,
     add_u64(j, "mmio", load(&d->counters.mmio));
     add_u64(j, "notifications", load(&d->counters.notifications));
     add_u64(j, "interrupts", load(&d->counters.interrupts));
+    add_u64(j, "host_errors", load(&d->counters.host_errors));
     const char *err = vmm_device_error(d);
     cJSON_AddBoolToObject(j, "failed", atomic_load(&d->failed) != 0);
     if (err)

@@ -69,6 +69,8 @@ struct vmm_device {
     uint64_t pio, mmio;     /* guest accesses through the bus (vCPUs) */
     uint64_t notifications; /* virtio doorbells rung (eventfd counts) */
     uint64_t interrupts;    /* interrupts the device raised */
+    uint64_t host_errors;   /* back-end I/O the host failed (e.g. a full
+                               disk): the guest got an error status */
   } counters;
 };
 

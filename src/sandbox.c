@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <libvmm/libvmm.h>
@@ -277,8 +278,19 @@ int vmm_sandbox_available(void) {
   return 0;
 }
 
+/* State the C library sets up on first use by reading files, made now
+ * (on a thread that may open files) rather than on a filtered thread:
+ * the first gmtime_r() (the RTC) reads /etc/localtime through tzset(),
+ * the first strerror() may load the locale's message catalogue. */
+static void warm_libc(void) {
+  tzset();
+  char buf[64];
+  snprintf(buf, sizeof(buf), "%s", strerror(EIO));
+}
+
 int vmm__sandbox_prepare(uint32_t flags) {
   int rc = 0;
+  warm_libc();
   struct sock_fprog *f = &filters[(flags & VMM_SANDBOX_KILL) ? 1 : 0];
   pthread_mutex_lock(&filters_mu);
   if (filters_pid != getpid()) {

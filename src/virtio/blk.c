@@ -240,6 +240,10 @@ static void blk_work(void *opaque) {
     rc = -EINVAL;
   }
   r->status = rc == 0 ? VIRTIO_BLK_S_OK : VIRTIO_BLK_S_IOERR;
+  /* The host's own failures (not a guest buffer outside memory), for
+   * the control socket's "stats": the operator's side of the IOERR. */
+  if (rc != 0 && rc != -EFAULT)
+    vmm__device_count(&b->vdev.base.counters.host_errors, 1);
 }
 
 /*

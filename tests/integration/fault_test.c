@@ -50,6 +50,7 @@ const char *vt_guest = "fault";
 
 struct rounds {
   unsigned n;                       /* rounds asked for */
+  char dir[128], sock[160];         /* the VM's control socket */
   void (*before)(struct rounds *r, unsigned round); /* host fault, or NULL */
   void *opaque;
   unsigned results;                 /* RESULT syncs seen */
@@ -109,22 +110,47 @@ static bool image_has(int fd, unsigned round, long seed) {
 }
 
 /* Runs the guest's rounds on `path` (virtio-blk over MMIO) to its DONE;
- * with `control`, the VM also serves a control socket there. */
+ * the VM serves a control socket at r->sock (rounds_fini() removes it). */
 static bool run_rounds(struct rounds *r, const char *path, vmm_device_t **blk,
-                       const char *control, struct vt_vm *v) {
+                       struct vt_vm *v) {
   vmm_virtio_blk_config_t cfg = VMM_VIRTIO_BLK_CONFIG_INIT;
   cfg.path = path;
   vt_guest = "fault";
   v->on_sync = NULL;
-  bool ok = VT_CREATE(v, 0) &&
+  bool ok = ctl_make_dir(r->dir, sizeof(r->dir), r->sock, sizeof(r->sock)) &&
+            VT_CREATE(v, 0) &&
             EXPECT_OK(vmm_virtio_blk_create(v->t.vm, NULL, &cfg, blk)) &&
             set_param(v, FG_PARAM_BASE, vmm_virtio_mmio_base(*blk)) &&
             set_param(v, FG_PARAM_ROUNDS, r->n) &&
-            (!control || EXPECT_OK(vmm_vm_control_listen(v->t.vm, control)));
+            EXPECT_OK(vmm_vm_control_listen(v->t.vm, r->sock));
   v->on_sync = rounds_on_sync;
   v->opaque = r;
   return ok && EXPECT_OK(vmm_vm_start(v->t.vm)) && vt_wait(v) &&
          EXPECT_EQ(r->results, r->n);
+}
+
+static void rounds_fini(struct rounds *r) {
+  if (r->sock[0])
+    unlink(r->sock);
+  if (r->dir[0])
+    rmdir(r->dir);
+}
+
+/* The virtio-blk device's "host_errors" in the control socket's stats. */
+static double blk_host_errors(const struct rounds *r) {
+  cJSON *s = ctl_request(r->sock, "{\"id\":1,\"cmd\":\"stats\"}");
+  double n = -1;
+  const cJSON *devs = s ? path_get(resp_result(s), "devices", NULL) : NULL;
+  const cJSON *d;
+  cJSON_ArrayForEach(d, devs) {
+    const cJSON *type = cJSON_GetObjectItemCaseSensitive(d, "type");
+    const cJSON *e = cJSON_GetObjectItemCaseSensitive(d, "host_errors");
+    if (cJSON_IsString(type) && !strcmp(type->valuestring, "virtio-blk") &&
+        cJSON_IsNumber(e))
+      n = e->valuedouble;
+  }
+  cJSON_Delete(s);
+  return n;
 }
 
 static void expect_clean_round(const struct rounds *r, unsigned i,
@@ -174,7 +200,7 @@ static void test_disk_full(void) {
   struct vt_vm v;
   vmm_device_t *blk = NULL;
   memset(&v, 0, sizeof(v));
-  if (make_image(path, 256) && run_rounds(&r, path, &blk, NULL, &v)) {
+  if (make_image(path, 256) && run_rounds(&r, path, &blk, &v)) {
     expect_clean_round(&r, 0, pattern_sum(FG_SEED_HOST));
     /* Full: the write fails with IOERR and nothing else does. */
     EXPECT_EQ(FG_ST_WRITE(r.status[1]), VIRTIO_BLK_S_IOERR);
@@ -185,6 +211,7 @@ static void test_disk_full(void) {
     expect_clean_round(&r, 2, pattern_sum(FG_SEED_HOST));
     expect_clean_round(&r, 3, pattern_sum(FG_SEED_HOST));
     EXPECT_TRUEF(vmm_device_error(blk) == NULL, "%s", vmm_device_error(blk));
+    EXPECT_EQ(blk_host_errors(&r), 1); /* the operator sees it too */
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (EXPECT_TRUE(fd >= 0)) {
       EXPECT_TRUE(image_has(fd, 0, 0));
@@ -194,6 +221,7 @@ static void test_disk_full(void) {
     }
   }
   vt_destroy(&v);
+  rounds_fini(&r);
   unlink(f.filler);
   unlink(path);
   EXPECT_OK(umount(f.dir));
@@ -229,9 +257,10 @@ static void test_image_deleted(void) {
   int keep = -1;
   if (make_image(g.path, 128) &&
       EXPECT_TRUE((keep = open(g.path, O_RDONLY | O_CLOEXEC)) >= 0) &&
-      run_rounds(&r, g.path, &blk, NULL, &v)) {
+      run_rounds(&r, g.path, &blk, &v)) {
     for (unsigned i = 0; i < r.n; i++)
       expect_clean_round(&r, i, pattern_sum(FG_SEED_HOST));
+    EXPECT_EQ(blk_host_errors(&r), 0);
     EXPECT_TRUE(access(g.path, F_OK) != 0);
     for (unsigned i = 0; i < r.n; i++)
       EXPECT_TRUEF(image_has(keep, i, i), "round %u's data", i);
@@ -240,6 +269,7 @@ static void test_image_deleted(void) {
   if (keep >= 0)
     close(keep);
   vt_destroy(&v);
+  rounds_fini(&r);
   unlink(g.path);
 }
 
@@ -253,7 +283,7 @@ static void test_image_truncated(void) {
   struct vt_vm v;
   vmm_device_t *blk = NULL;
   memset(&v, 0, sizeof(v));
-  if (make_image(g.path, 128) && run_rounds(&r, g.path, &blk, NULL, &v)) {
+  if (make_image(g.path, 128) && run_rounds(&r, g.path, &blk, &v)) {
     expect_clean_round(&r, 0, pattern_sum(FG_SEED_HOST));
     EXPECT_EQ(FG_ST_READ(r.status[1]), VIRTIO_BLK_S_IOERR);
     EXPECT_EQ(FG_ST_WRITE(r.status[1]), 0);
@@ -262,6 +292,7 @@ static void test_image_truncated(void) {
     EXPECT_EQ(r.match[1], 1);
     expect_clean_round(&r, 2, zero_sum());
     EXPECT_TRUEF(vmm_device_error(blk) == NULL, "%s", vmm_device_error(blk));
+    EXPECT_EQ(blk_host_errors(&r), 1);
     int fd = open(g.path, O_RDONLY | O_CLOEXEC);
     if (EXPECT_TRUE(fd >= 0)) {
       EXPECT_TRUE(image_has(fd, 1, 1));
@@ -270,6 +301,7 @@ static void test_image_truncated(void) {
     }
   }
   vt_destroy(&v);
+  rounds_fini(&r);
   unlink(g.path);
 }
 
@@ -460,20 +492,19 @@ static void flood_before(struct rounds *r, unsigned round) {
  * every round of I/O completes on time and correct, every request gets
  * its answer. */
 static void test_control_flood(void) {
-  char dir[128], sock[160];
   char path[64];
   snprintf(path, sizeof(path), "/tmp/vmm-fault-flood-%d.img", (int)getpid());
-  if (!EXPECT_TRUE(ctl_make_dir(dir, sizeof(dir), sock, sizeof(sock))))
-    return;
-  struct flood f = {.path = sock};
-  atomic_init(&f.stop, false);
-  struct flood_rounds fr = {.f = &f};
+  struct flood_rounds fr;
   struct rounds r = {.n = 40, .before = flood_before, .opaque = &fr};
+  /* run_rounds() names the socket before the first round starts. */
+  struct flood f = {.path = r.sock};
+  atomic_init(&f.stop, false);
+  fr = (struct flood_rounds){.f = &f};
   struct vt_vm v;
   vmm_device_t *blk = NULL;
   memset(&v, 0, sizeof(v));
   bool ran = make_image(path, 16 + 16 * 41) &&
-             run_rounds(&r, path, &blk, sock, &v);
+             run_rounds(&r, path, &blk, &v);
   atomic_store(&f.stop, true);
   if (fr.started) {
     pthread_join(fr.flooder, NULL);
@@ -488,14 +519,11 @@ static void test_control_flood(void) {
     note("%lu answers in %lu batches and %lu dropped clients during %u "
          "disk rounds", f.answered, f.batches, f.churned, r.n);
     /* The server is still there and says what it saw. */
-    cJSON *s = ctl_request(sock, "{\"id\":3,\"cmd\":\"stats\"}");
-    EXPECT_TRUE(s && resp_ok(s));
-    cJSON_Delete(s);
+    EXPECT_EQ(blk_host_errors(&r), 0);
   }
   vt_destroy(&v);
+  rounds_fini(&r);
   unlink(path);
-  unlink(sock);
-  rmdir(dir);
 }
 
 static const struct test_def tests[] = {

@@ -22,6 +22,7 @@
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <CUnit/Basic.h>
@@ -313,6 +314,59 @@ static void test_kill(void) {
                WIFEXITED(status) ? WEXITSTATUS(status) : -1);
 }
 
+/* ---- the C library's lazy set-up --------------------------------------- */
+
+/* What libvmm's devices call from the C library on a vCPU thread and that
+ * reads files on first use: gmtime_r() (the RTC: /etc/localtime) and
+ * strerror() (message catalogues). */
+static int libc_out(vmm_vcpu_t *vcpu, uint64_t addr, uint8_t *data,
+                    uint32_t size, int is_write, void *opaque) {
+  time_t t = 0;
+  struct tm tm;
+  volatile size_t n = strlen(strerror(ENOSPC));
+  (void)n;
+  if (!gmtime_r(&t, &tm))
+    return VMM_EIO;
+  return test_console_out(vcpu, addr, data, size, is_write, opaque);
+}
+
+/* The child: a fresh process (exec'd: nothing of the C library used
+ * yet), the hello guest with VMM_SANDBOX_KILL; exits 0 when it ran. */
+static int libc_warm_child(const char *guest) {
+  struct test_vm t;
+  memset(&t, 0, sizeof(t));
+  test_backend = "kvm";
+  if (test_guest_add("hello", guest) < 0 || test_vm_create(&t, "hello") < 0 ||
+      vmm_io_unregister(t.vm, VMM_IO_PIO, 0xE9) < 0 ||
+      vmm_io_register(t.vm, VMM_IO_PIO, 0xE9, 1, libc_out, &t) < 0 ||
+      vmm_vm_set_sandbox(t.vm, VMM_SANDBOX_ON | VMM_SANDBOX_KILL) < 0 ||
+      vmm_vm_start(t.vm) < 0 || vmm_vm_wait(t.vm, WAIT_MS, NULL) < 0)
+    return 3;
+  return t.console_len == strlen(hello) ? 0 : 4;
+}
+
+static char self_path[4096];
+
+/* In a process that never used either: with VMM_SANDBOX_KILL a file read
+ * there would kill it; libvmm set them up before filtering. */
+static void test_libc_warm(void) {
+  fflush(NULL);
+  pid_t pid = fork();
+  if (pid == 0) {
+    char *const argv[] = {self_path, "--libc-warm-child",
+                          (char *)test_guest_path("hello"), NULL};
+    execv(self_path, argv);
+    _exit(5);
+  }
+  if (!EXPECT_TRUE(pid > 0))
+    return;
+  int status = 0;
+  EXPECT_EQ(waitpid(pid, &status, 0), pid);
+  EXPECT_TRUEF(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+               "child status 0x%x (signal %d)", status,
+               WIFSIGNALED(status) ? WTERMSIG(status) : 0);
+}
+
 /* ---- a thread of the program's own ------------------------------------- */
 
 struct own {
@@ -361,10 +415,15 @@ static const struct test_def tests[] = {
     {"refused", test_refused},
     {"unfiltered", test_unfiltered},
     {"kill", test_kill},
+    {"libc_warm", test_libc_warm},
     {"own_thread", test_own_thread},
 };
 
 int main(int argc, char **argv) {
+  if (argc == 3 && strcmp(argv[1], "--libc-warm-child") == 0)
+    return libc_warm_child(argv[2]);
+  ssize_t n = readlink("/proc/self/exe", self_path, sizeof(self_path) - 1);
+  self_path[n > 0 ? n : 0] = '\0';
   if (vmm_sandbox_available() < 0) {
     printf("SKIP: %s\n", vmm_last_error());
     return 77;
