@@ -11,7 +11,6 @@
 #include "control_internal.h"
 #include "device_internal.h"
 #include "migrate/job.h"
-#include "sandbox_internal.h"
 #include "vm_internal.h"
 
 static const char *state_name(vmm_vm_state_t s) {
@@ -139,20 +138,9 @@ static void cmd_snapshot(vmm_vm_t *vm, const cJSON *req, struct outcome *o) {
     cJSON_AddStringToObject(o->result, "dir", dir->valuestring);
 }
 
-struct migrate_start {
-  vmm_vm_t *vm;
-  const char *path;
-};
-
-static int migrate_start(void *arg) {
-  struct migrate_start *m = arg;
-  return vmm__migrate_job_start(m->vm, m->path);
-}
-
 /* {"cmd":"migrate","path":P}: starts migrating the VM to the destination
  * listening on unix socket P (src/migrate/job.c) and answers at once;
- * "stats" reports how it goes. The socket, the connection and the job's
- * thread are made outside the sandbox of a sandboxed loop thread. */
+ * "stats" reports how it goes. */
 static void cmd_migrate(vmm_vm_t *vm, const cJSON *req, struct outcome *o) {
   const cJSON *path = cJSON_GetObjectItemCaseSensitive(req, "path");
   if (!cJSON_IsString(path)) {
@@ -160,8 +148,7 @@ static void cmd_migrate(vmm_vm_t *vm, const cJSON *req, struct outcome *o) {
          "required");
     return;
   }
-  struct migrate_start m = {vm, path->valuestring};
-  if (vmm__sandbox_call(vm, migrate_start, &m) < 0) {
+  if (vmm__migrate_job_start(vm, path->valuestring) < 0) {
     fail(o, "%s", vmm_last_error());
     return;
   }

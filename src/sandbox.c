@@ -11,57 +11,11 @@
 #include <libvmm/libvmm.h>
 
 #include "error.h"
-#include "loop.h"
 #include "sandbox_internal.h"
 #include "vm_internal.h"
 
 #define KNOWN_FLAGS (VMM_SANDBOX_ON | VMM_SANDBOX_KILL)
 
-/* This thread entered the sandbox (vmm__sandbox_enter). */
-static _Thread_local bool thread_filtered;
-
-struct outside_call {
-  int (*fn)(void *arg);
-  void *arg;
-  int rc;
-  char msg[512];
-  pthread_mutex_t mu;
-  pthread_cond_t cond;
-  bool done;
-};
-
-static void outside_work(void *opaque) {
-  struct outside_call *c = opaque;
-  int rc = c->fn(c->arg);
-  if (rc < 0)
-    snprintf(c->msg, sizeof(c->msg), "%s", vmm_last_error());
-  pthread_mutex_lock(&c->mu);
-  c->rc = rc;
-  c->done = true;
-  pthread_cond_signal(&c->cond);
-  pthread_mutex_unlock(&c->mu);
-}
-
-int vmm__sandbox_call(vmm_vm_t *vm, int (*fn)(void *arg), void *arg) {
-  if (!thread_filtered || !vmm__loop_on_thread(vm))
-    return fn(arg);
-  struct outside_call c = {.fn = fn, .arg = arg, .done = false};
-  pthread_mutex_init(&c.mu, NULL);
-  pthread_cond_init(&c.cond, NULL);
-  /* The pool thread runs `fn` while this (loop) thread waits for it, not
-   * for the work's completion callback, which needs this thread. */
-  int rc = vmm__loop_work(vm, outside_work, NULL, &c);
-  if (rc == 0) {
-    pthread_mutex_lock(&c.mu);
-    while (!c.done)
-      pthread_cond_wait(&c.cond, &c.mu);
-    pthread_mutex_unlock(&c.mu);
-    rc = c.rc < 0 ? vmm__error(c.rc, "%s", c.msg) : c.rc;
-  }
-  pthread_mutex_destroy(&c.mu);
-  pthread_cond_destroy(&c.cond);
-  return rc;
-}
 
 int vmm_vm_set_sandbox(vmm_vm_t *vm, uint32_t flags) {
   if (!vmm__handle_valid(vm, VMM__H_VM))
@@ -321,7 +275,6 @@ int vmm__sandbox_enter(uint32_t flags) {
   if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, f) != 0)
     return vmm__error(VMM_EIO, "seccomp(SECCOMP_SET_MODE_FILTER): %s",
                       strerror(errno));
-  thread_filtered = true;
   return 0;
 }
 
