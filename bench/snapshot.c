@@ -33,6 +33,7 @@ static void usage(FILE *f) {
           "instruction, alternating; also vmm_vm_restore_into() a VM built\n"
           "beforehand, to its first instruction.\n"
           "  -n, --iterations N   iterations (default 20)\n"
+          "  --no-irqchip         a VM without the in-kernel irqchip and PIT\n"
           "  -d, --dir DIR        where snapshots go (default: a new\n"
           "                       directory under $TMPDIR or /tmp)\n",
           RAM_MIB, (unsigned long long)(FILL_SIZE >> 20));
@@ -108,8 +109,10 @@ static uint64_t dir_bytes(const char *dir, uint64_t *apparent) {
 int main(int argc, char **argv) {
   unsigned long n = 20;
   const char *dir_opt = NULL;
+  bool irqchip = true;
   static const struct option opts[] = {{"iterations", 1, NULL, 'n'},
                                        {"dir", 1, NULL, 'd'},
+                                       {"no-irqchip", 0, NULL, 'i'},
                                        {"help", 0, NULL, 'h'},
                                        {NULL, 0, NULL, 0}};
   int c;
@@ -120,6 +123,9 @@ int main(int argc, char **argv) {
       break;
     case 'd':
       dir_opt = optarg;
+      break;
+    case 'i':
+      irqchip = false;
       break;
     case 'h':
       usage(stdout);
@@ -148,13 +154,13 @@ int main(int argc, char **argv) {
 
   char json[8192];
   snprintf(json, sizeof(json),
-           "{\"backend\": \"kvm\", \"irqchip\": true,"
+           "{\"backend\": \"kvm\", \"irqchip\": %s,"
            " \"memory\": [{\"gpa\": 0, \"size\": \"%uM\"}],"
            " \"vcpus\": {\"count\": 1},"
            " \"payload\": {\"type\": \"elf\", \"path\": \"%s\"},"
            " \"devices\": [{\"type\": \"uart\", \"chardev\": {\"type\": "
            "\"buffer\", \"capacity\": 4096}}, {\"type\": \"rtc\"}]}",
-           RAM_MIB, SNAPSHOT_GUEST);
+           irqchip ? "true" : "false", RAM_MIB, SNAPSHOT_GUEST);
   vmm_config_t *cfg = NULL;
   int rc = vmm_config_parse(json, strlen(json), &cfg);
   if (rc < 0)
@@ -216,9 +222,10 @@ int main(int argc, char **argv) {
   uint64_t apparent = 0, used = dir_bytes(snap, &apparent);
   double f = bench_median(fresh_ms, n), rs = bench_median(restore_ms, n);
   double sv = bench_median(save_ms, n);
-  printf("%lu iterations, %u MiB guest (%llu MiB filled), snapshot %.1f MiB "
-         "on disk (%.1f MiB apparent) in %s\n", n, RAM_MIB,
-         (unsigned long long)(FILL_SIZE >> 20), (double)used / (1 << 20),
+  printf("%lu iterations, %u MiB guest (%llu MiB filled)%s, snapshot %.1f "
+         "MiB on disk (%.1f MiB apparent) in %s\n", n, RAM_MIB,
+         (unsigned long long)(FILL_SIZE >> 20),
+         irqchip ? "" : ", no irqchip", (double)used / (1 << 20),
          (double)apparent / (1 << 20), base);
   printf("fresh   create+start to first instruction: median %.3f ms "
          "(min %.3f, max %.3f)\n", f, bench_min(fresh_ms, n),
