@@ -26,6 +26,7 @@ packages=(
   python3-cffi python3-pytest python3-dev python3-venv python3-pip
   python3-setuptools python3-wheel
   gdb                            # the gdb stub test (tests/integration/gdb_test.py)
+  valgrind                       # meson test --setup valgrind (tests/meson.build)
 )
 
 # --list: print the package names (CI installs them itself).
