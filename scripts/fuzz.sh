@@ -9,7 +9,8 @@
 # BUILD (default: build) is the build directory; OUT (default:
 # $BUILD/fuzz-out) receives, per target, the log, the inputs libFuzzer
 # added (corpus-NAME/, the checked-in seeds are not touched) and any
-# crashing input (crash-*, leak-*, timeout-*). Exit status 1 when a target
+# crashing input (crash-*, leak-*, timeout-*). ONLY (default: all) is a
+# space-separated list of target names to run. Exit status 1 when a target
 # found something (whatever else), 2 when a target is missing.
 set -u
 secs=${1:-30}
@@ -21,8 +22,13 @@ status=0
 # name:corpus directory under tests/fuzz
 for t in config:corpus gdb_packet:corpus-gdb virtq:corpus-virtq \
          kernel_detect:corpus-kernel boot_load:corpus-boot \
-         control:corpus-control migrate_recv:corpus-migrate; do
+         control:corpus-control migrate_recv:corpus-migrate \
+         virtio_blk:corpus-virtio-blk \
+         virtio_net:corpus-virtio-net virtio_console:corpus-virtio-console \
+         virtio_rng:corpus-virtio-rng virtio_mmio:corpus-virtio-mmio \
+         virtio_pci:corpus-virtio-pci; do
   name=${t%%:*}
+  case " ${ONLY:-$name} " in *" $name "*) ;; *) continue ;; esac
   seeds=$here/tests/fuzz/${t#*:}
   bin=$build/tests/fuzz/${name}_fuzz
   if [ ! -x "$bin" ]; then

@@ -186,3 +186,138 @@ write("corpus-migrate", "state-end", b"\x01" + mig_hello() + mig_round(1)
       + mig_pages(0, 1, 1) + mig_record(5, b"\x00" * 64) + mig_end(1))
 write("corpus-migrate", "abort", b"\x01" + mig_hello()
       + mig_record(8, struct.pack("<i", -5) + b"gone"))
+
+
+# ---- virtio devices (virtio_fuzz.h) ---------------------------------------
+# Header: flags (1 bring-up, 2 VERSION_1, 4 notify all), log2 queue size,
+# operation count, device (blk, net, console, rng), driver features; then
+# operations (kind, size, offset, value) and guest RAM from 0. Queue q's
+# rings: descriptors at q * 0x800, available ring +0x400, used ring +0x500.
+VQ_LOG2 = 3  # 8 entries
+RING = 0x800
+BUF = 0x4000  # buffers from here
+F_INDIRECT, F_EVENT_IDX, F_VERSION_1 = 1 << 28, 1 << 29, 1 << 32
+DEVICES = {"blk": 0, "net": 1, "console": 2, "rng": 3}
+
+
+class Guest:
+    """Guest RAM with split rings: chains of (gpa, len, writable)."""
+
+    def __init__(self):
+        self.ram = bytearray(BUF)
+        self.next_buf = BUF
+        self.heads = {}
+
+    def put(self, gpa, data):
+        end = gpa + len(data)
+        if end > len(self.ram):
+            self.ram += bytes(end - len(self.ram))
+        self.ram[gpa:end] = data
+
+    def buf(self, data=b"", size=None):
+        size = size if size is not None else len(data)
+        gpa = self.next_buf
+        self.put(gpa, data.ljust(size, b"\0"))
+        self.next_buf = (gpa + size + 15) & ~15
+        return gpa
+
+    def chain(self, q, bufs):
+        """bufs: (gpa, len, writable); made available on queue q."""
+        n = self.heads.get(q, 0)
+        head = n * 4  # 4 descriptors per chain
+        for i, (gpa, ln, w) in enumerate(bufs):
+            nxt = i + 1 < len(bufs)
+            flags = (1 if nxt else 0) | (2 if w else 0)
+            self.put(q * RING + 16 * (head + i),
+                     struct.pack("<QIHH", gpa, ln, flags, head + i + 1 if nxt else 0))
+        self.put(q * RING + 0x400 + 4 + 2 * n, struct.pack("<H", head))
+        self.heads[q] = n + 1
+        self.put(q * RING + 0x400, struct.pack("<HH", 0, n + 1))
+
+
+def op(kind, size=4, off=0, value=0):
+    """size in bytes: 1, 2, 4 or 8 (the size byte's low two bits)."""
+    return struct.pack("<BBHI", kind, {1: 0, 2: 1, 4: 2, 8: 3}[size], off, value)
+
+
+def virtio_seed(dev, g, ops=(), flags=7, feats=F_VERSION_1 | F_INDIRECT | F_EVENT_IDX | 0xffffffff):
+    hdr = struct.pack("<BBBBQ", flags, VQ_LOG2, len(ops), DEVICES[dev], feats)
+    return hdr + b"".join(ops) + bytes(g.ram)
+
+
+def blk_seeds():
+    out = {}
+    for name, typ, sector, data_len, w in [("read", 0, 1, 512, True),
+                                           ("write", 1, 2, 512, False),
+                                           ("flush", 4, 0, 0, False),
+                                           ("get-id", 8, 0, 20, True)]:
+        g = Guest()
+        hdr = g.buf(struct.pack("<IIQ", typ, 0, sector))
+        bufs = [(hdr, 16, False)]
+        if data_len:
+            bufs.append((g.buf(b"\x5a" * data_len), data_len, w))
+        bufs.append((g.buf(size=1), 1, True))
+        g.chain(0, bufs)
+        out[name] = virtio_seed("blk", g)
+    g = Guest()  # discard: one segment (sector, num_sectors, flags)
+    hdr = g.buf(struct.pack("<IIQ", 11, 0, 0))
+    seg = g.buf(struct.pack("<QII", 4, 8, 0))
+    g.chain(1, [(hdr, 16, False), (seg, 16, False), (g.buf(size=1), 1, True)])
+    out["discard-q1"] = virtio_seed("blk", g)
+    # Config space reads (capacity at 0x100) and a bad request type.
+    g = Guest()
+    hdr = g.buf(struct.pack("<IIQ", 0x77, 0, 0))
+    g.chain(0, [(hdr, 16, False), (g.buf(size=1), 1, True)])
+    out["config-bad-type"] = virtio_seed("blk", g, [op(1, 4, 0x100), op(1, 4, 0x104),
+                                                    op(1, 1, 0x114), op(0, 4, 0x100, 1)])
+    return out
+
+
+def net_seeds():
+    frame = bytes(6) + b"\x02\0\0\0\0\x02" + b"\x08\x00" + b"\x45" * 46
+    g = Guest()
+    hdr = g.buf(bytes(12))
+    g.chain(1, [(hdr, 12, False), (g.buf(frame), len(frame), False)])
+    g.chain(0, [(g.buf(size=1526), 1526, True)])
+    g.chain(0, [(g.buf(size=12), 12, True), (g.buf(size=1514), 1514, True)])
+    # A frame in from the back-end: 60 bytes taken from the TX frame.
+    src = hdr + 16
+    return {"tx-rx": virtio_seed("net", g, [op(3, 1, src, len(frame)), op(6)]),
+            "config": virtio_seed("net", Guest(), [op(1, 4, 0x100), op(1, 2, 0x104),
+                                                  op(1, 2, 0x106)])}
+
+
+def console_seeds():
+    g = Guest()
+    text = g.buf(b"hello from the guest\n")
+    g.chain(1, [(text, 21, False)])
+    g.chain(0, [(g.buf(size=64), 64, True)])
+    return {"tx-rx": virtio_seed("console", g, [op(3, 1, text, 21), op(6)]),
+            "config": virtio_seed("console", Guest(), [op(1, 2, 0x100), op(1, 2, 0x102),
+                                                      op(1, 4, 0x104)])}
+
+
+def rng_seeds():
+    g = Guest()
+    g.chain(0, [(g.buf(size=64), 64, True), (g.buf(size=32), 32, True)])
+    g.chain(0, [(g.buf(size=16), 16, True)])
+    bad = Guest()
+    bad.chain(0, [(bad.buf(b"x" * 8), 8, False)])
+    return {"fill": virtio_seed("rng", g), "readable": virtio_seed("rng", bad)}
+
+
+per_device = {"blk": blk_seeds(), "net": net_seeds(), "console": console_seeds(),
+              "rng": rng_seeds()}
+for dev, seeds in per_device.items():
+    for name, data in seeds.items():
+        write("corpus-virtio-" + dev, name, data)
+        # The transport targets get every device's seeds (byte 3 picks it).
+        write("corpus-virtio-mmio", dev + "-" + name, data)
+        write("corpus-virtio-pci", dev + "-" + name, data)
+# Transport-level: registers by hand, no bring-up.
+write("corpus-virtio-mmio", "registers", struct.pack("<BBBBQ", 0, 3, 6, 3, 0) +
+      op(1, 4, 0x000) + op(0, 4, 0x070, 1) + op(0, 4, 0x070, 3) +
+      op(0, 4, 0x030, 0) + op(1, 4, 0x034) + op(0, 4, 0x044, 1))
+write("corpus-virtio-pci", "config-space", struct.pack("<BBBBQ", 0, 3, 8, 3, 0) +
+      op(5, 4, 0x00) + op(5, 4, 0x10) + op(4, 4, 0x10, 0xffffffff) + op(5, 4, 0x10) +
+      op(4, 4, 0x10, 0xe0000000) + op(5, 1, 0x34) + op(5, 4, 0x40) + op(4, 2, 0x04, 6))
