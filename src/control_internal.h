@@ -9,9 +9,9 @@
 #include <libvmm/libvmm.h>
 
 /* Limits of the protocol (docs/control-api.md). */
-#define VMM__CONTROL_LINE_MAX (64u * 1024)      /* request bytes, newline excluded */
-#define VMM__CONTROL_OUT_MAX (1024u * 1024)     /* unsent response bytes per client */
-#define VMM__CONTROL_CLIENTS_MAX 64
+#define VMM__CONTROL_LINE_MAX VMM_CONTROL_REQUEST_MAX /* newline excluded */
+#define VMM__CONTROL_OUT_MAX VMM_CONTROL_OUTPUT_MAX  /* unsent, per client */
+#define VMM__CONTROL_CLIENTS_MAX VMM_CONTROL_CLIENTS_MAX
 
 /* What the server counts; reported by "stats". Loop thread only. */
 struct vmm__control_counters {

@@ -23,6 +23,14 @@ int vmm__device_add(vmm_vm_t *vm, vmm_device_t *dev,
   if (vmm_vm_state(vm) != VMM_VM_CREATED)
     return vmm__error(VMM_ESTATE, "%s: devices are added before "
                       "vmm_vm_start()", ops->type);
+  size_t n = 0;
+  pthread_rwlock_rdlock(&vm->lock);
+  for (const vmm_device_t *d = vm->devices; d; d = d->next)
+    n++;
+  pthread_rwlock_unlock(&vm->lock);
+  if (n >= VMM_MAX_DEVICES)
+    return vmm__error(VMM_ENOSPC, "%s: the VM has %zu devices, the most a "
+                      "VM may have (VMM_MAX_DEVICES)", ops->type, n);
   dev->ops = ops;
   dev->vm = vm;
   atomic_init(&dev->failed, 0);

@@ -30,6 +30,10 @@ int vmm_mem_map(vmm_vm_t *vm, uint64_t gpa, uint64_t size, void *hva,
   if (gpa + size < gpa || size > SIZE_MAX)
     return vmm__error(VMM_ERANGE, "vmm_mem_map: [0x%llx, +0x%llx) wraps",
                       (unsigned long long)gpa, (unsigned long long)size);
+  if (size > VMM_MEM_MAX_TOTAL)
+    return vmm__error(VMM_ERANGE, "vmm_mem_map: 0x%llx bytes is more than "
+                      "VMM_MEM_MAX_TOTAL (0x%llx)", (unsigned long long)size,
+                      (unsigned long long)VMM_MEM_MAX_TOTAL);
   if ((flags & VMM_MEM_DIRTY_LOG) && !(vm->caps & VMM_CAP_DIRTY_LOG))
     return vmm__error(VMM_ENOTSUP, "vmm_mem_map: backend %s has no dirty log",
                       vm->ops->name);
@@ -67,6 +71,23 @@ int vmm_mem_map(vmm_vm_t *vm, uint64_t gpa, uint64_t size, void *hva,
   }
 
   pthread_rwlock_wrlock(&vm->lock);
+  uint64_t total = size;
+  for (size_t i = 0; i < vm->mem.count; i++)
+    total += vm->mem.slots[i]->size;
+  if (vm->mem.count >= VMM_MEM_MAX_REGIONS)
+    rc = vmm__error(VMM_ENOSPC, "vmm_mem_map: the VM has %zu regions, the "
+                    "most a VM may have (VMM_MEM_MAX_REGIONS)",
+                    vm->mem.count);
+  else if (total > VMM_MEM_MAX_TOTAL)
+    rc = vmm__error(VMM_ERANGE, "vmm_mem_map: 0x%llx more bytes would make "
+                    "the VM's memory 0x%llx bytes, over VMM_MEM_MAX_TOTAL "
+                    "(0x%llx)", (unsigned long long)size,
+                    (unsigned long long)total,
+                    (unsigned long long)VMM_MEM_MAX_TOTAL);
+  if (rc < 0) {
+    pthread_rwlock_unlock(&vm->lock);
+    goto fail_mem;
+  }
   r->slot.slot = vmm__memmap_free_slot(&vm->mem);
   rc = vmm__memmap_insert(&vm->mem, &r->slot);
   if (rc == 0) {

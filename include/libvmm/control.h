@@ -30,6 +30,14 @@ extern "C" {
  * (VMM_EBUSY for a second one while the first is open).
  */
 VMM_EXPORT int vmm_vm_control_listen(vmm_vm_t *vm, const char *path);
+
+/* Protocol limits: a request line longer than VMM_CONTROL_REQUEST_MAX
+ * bytes (newline excluded) is answered with an error and skipped; a
+ * client past VMM_CONTROL_CLIENTS_MAX connected ones is told and closed;
+ * one whose unread responses pass VMM_CONTROL_OUTPUT_MAX bytes is closed. */
+#define VMM_CONTROL_REQUEST_MAX (64u * 1024)
+#define VMM_CONTROL_CLIENTS_MAX 64
+#define VMM_CONTROL_OUTPUT_MAX (1024u * 1024)
 /*
  * Closes the socket and every client connection and removes the socket
  * file. 0 when there was none. vmm_vm_destroy() does this itself.

@@ -17,6 +17,10 @@ extern "C" {
  */
 typedef struct vmm_device vmm_device_t;
 
+/* Devices per VM, the PCI host bridge included (docs/security.md); one
+ * more fails with VMM_ENOSPC. */
+#define VMM_MAX_DEVICES 256
+
 /* "uart16550", "virtio-rng", ... */
 VMM_EXPORT const char *vmm_device_type(const vmm_device_t *dev);
 /* The reason the device last stopped serving the guest (kept after a

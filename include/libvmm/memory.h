@@ -10,6 +10,12 @@ extern "C" {
 
 #define VMM_PAGE_SIZE 4096u
 
+/* Limits per VM (docs/security.md): vmm_mem_map() refuses a region beyond
+ * VMM_MEM_MAX_REGIONS (VMM_ENOSPC) or one that takes the VM's guest memory
+ * past VMM_MEM_MAX_TOTAL bytes (VMM_ERANGE). */
+#define VMM_MEM_MAX_REGIONS 256
+#define VMM_MEM_MAX_TOTAL (1ull << 40) /* 1 TiB */
+
 /* Region flags. */
 #define VMM_MEM_READONLY (1u << 0)  /* ROM: guest writes exit as MMIO writes */
 #define VMM_MEM_DIRTY_LOG (1u << 1) /* track guest (and host API) writes */

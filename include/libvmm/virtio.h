@@ -9,6 +9,13 @@
 extern "C" {
 #endif
 
+/* Limits (docs/security.md): a queue holds at most
+ * VMM_VIRTIO_QUEUE_SIZE_MAX entries (the split ring's limit; a power of
+ * two), a device has at most VMM_VIRTIO_MAX_QUEUES queues (virtio-blk's
+ * num_queues). A driver that asks for more fails the device. */
+#define VMM_VIRTIO_QUEUE_SIZE_MAX 32768
+#define VMM_VIRTIO_MAX_QUEUES 8
+
 typedef enum vmm_virtio_transport {
   VMM_VIRTIO_MMIO = 0, /* virtio-mmio, register layout version 2 */
   VMM_VIRTIO_PCI = 1   /* virtio-pci (modern) behind a PCI host bridge */
@@ -21,7 +28,7 @@ typedef struct vmm_virtio_config {
   uint32_t transport;  /* vmm_virtio_transport_t */
   uint32_t irq;        /* MMIO: the GSI to use; 0 = the next free one */
   uint64_t mmio_base;  /* MMIO: 0 = the next free 4 KiB slot at 0xd0000000 */
-  uint16_t queue_size; /* 0 = 256; a power of two, at most 32768 */
+  uint16_t queue_size; /* 0 = 256; a power of two, at most VMM_VIRTIO_QUEUE_SIZE_MAX */
   uint16_t reserved16;
   uint32_t pci_slot;   /* PCI: device number on bus 0 (1-31); 0 = next free */
 } vmm_virtio_config_t;

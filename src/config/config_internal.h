@@ -16,7 +16,7 @@
 #define VMM__CFG_MAX_DEVICES 64
 #define VMM__CFG_MAX_FEATURES 64
 #define VMM__CFG_ADDR_LIMIT (1ull << 48)  /* guest-physical addresses */
-#define VMM__CFG_MEM_TOTAL_MAX (1ull << 40) /* 1 TiB of regions */
+#define VMM__CFG_MEM_TOTAL_MAX VMM_MEM_MAX_TOTAL /* 1 TiB of regions */
 #define VMM__CFG_BUFFER_MAX (1ull << 30)   /* buffer back-end capacity */
 #define VMM__CFG_STRING_MAX 4096           /* paths, command lines */
 #define VMM__CFG_ID_MAX 63

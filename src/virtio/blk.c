@@ -694,7 +694,8 @@ int vmm_virtio_blk_create(vmm_vm_t *vm, const vmm_virtio_config_t *config,
     return vmm__error(VMM_EINVAL, "%s: reserved fields must be 0", fn);
   uint16_t nq = cfg.num_queues ? cfg.num_queues : 1;
   if (nq > VMM__VIRTIO_MAX_QUEUES)
-    return vmm__error(VMM_EINVAL, "%s: %u queues; at most %u", fn, nq,
+    return vmm__error(VMM_ERANGE, "%s: %u queues; at most %u "
+                      "(VMM_VIRTIO_MAX_QUEUES)", fn, nq,
                       VMM__VIRTIO_MAX_QUEUES);
 
   struct virtio_blk *b = calloc(1, sizeof(*b));

@@ -30,7 +30,7 @@
 #define VMM__VIRTIO_INT_VRING 1u  /* used buffers */
 #define VMM__VIRTIO_INT_CONFIG 2u /* configuration change (or NEEDS_RESET) */
 
-#define VMM__VIRTIO_MAX_QUEUES 8
+#define VMM__VIRTIO_MAX_QUEUES VMM_VIRTIO_MAX_QUEUES
 #define VMM__VIRTIO_DEFAULT_QUEUE_SIZE 256
 
 struct vmm__virtio_dev;

@@ -9,10 +9,12 @@
 #include <stdint.h>
 #include <sys/uio.h>
 
+#include <libvmm/virtio.h>
+
 #include "memmap.h"
 
 /* The largest queue size the split layout allows. */
-#define VMM__VIRTQ_MAX_SIZE 32768u
+#define VMM__VIRTQ_MAX_SIZE ((unsigned)VMM_VIRTIO_QUEUE_SIZE_MAX)
 
 /* Descriptor flags. */
 #define VMM__VRING_DESC_F_NEXT 1u

@@ -151,6 +151,62 @@ static void test_vcpu_create_bad(void) {
   EXPECT_OK(vmm_vm_destroy(vm));
 }
 
+/* The documented caps (docs/security.md): each one reached, then one more
+ * refused with its code and a message, and the VM still usable. */
+static void test_limits(void) {
+  vmm_vm_t *vm = NULL;
+  vmm_vm_config_t cfg = VMM_VM_CONFIG_INIT;
+  cfg.backend = test_backend;
+  cfg.max_vcpus = VMM_MAX_VCPUS + 1;
+  EXPECT_RC(vmm_vm_create(&cfg, &vm), VMM_ERANGE);
+  cfg.max_vcpus = VMM_MAX_VCPUS;
+  if (!EXPECT_OK(vmm_vm_create(&cfg, &vm)))
+    return;
+  /* Memory: one region over the total, then the total passed by a second
+   * one (refused before the backend sees it), then the region count. */
+  EXPECT_RC(vmm_mem_map(vm, 0, VMM_MEM_MAX_TOTAL + VMM_PAGE_SIZE, NULL, 0,
+                        NULL), VMM_ERANGE);
+  EXPECT_TRUE(strstr(vmm_last_error(), "VMM_MEM_MAX_TOTAL") != NULL);
+  EXPECT_OK(vmm_mem_map(vm, 0, VMM_PAGE_SIZE, NULL, 0, NULL));
+  EXPECT_RC(vmm_mem_map(vm, 1ull << 41, VMM_MEM_MAX_TOTAL, NULL, 0, NULL),
+            VMM_ERANGE);
+  EXPECT_TRUE(strstr(vmm_last_error(), "VMM_MEM_MAX_TOTAL") != NULL);
+  int mapped = 1;
+  for (uint64_t i = 1; i < VMM_MEM_MAX_REGIONS; i++)
+    mapped += vmm_mem_map(vm, i * 2 * VMM_PAGE_SIZE, VMM_PAGE_SIZE, NULL, 0,
+                          NULL) == 0;
+  EXPECT_EQ(mapped, VMM_MEM_MAX_REGIONS);
+  EXPECT_RC(vmm_mem_map(vm, 0x10000000, VMM_PAGE_SIZE, NULL, 0, NULL),
+            VMM_ENOSPC);
+  EXPECT_TRUE(strstr(vmm_last_error(), "VMM_MEM_MAX_REGIONS") != NULL);
+  /* Devices: debug-exit ports are the cheapest. */
+  int made = 0;
+  vmm_device_t *dev;
+  for (int i = 0; i < VMM_MAX_DEVICES; i++)
+    made += vmm_debug_exit_create(vm, (uint16_t)(0x1000 + i), &dev) == 0;
+  EXPECT_EQ(made, VMM_MAX_DEVICES);
+  EXPECT_RC(vmm_debug_exit_create(vm, 0x2000, &dev), VMM_ENOSPC);
+  EXPECT_TRUE(strstr(vmm_last_error(), "VMM_MAX_DEVICES") != NULL);
+  /* The port of the refused device is free again. */
+  EXPECT_OK(vmm_io_register(vm, VMM_IO_PIO, 0x2000, 1, nop_io, NULL));
+  /* Queue sizes: the largest is taken on a fresh VM, a non-power of two
+   * (all that is left above it in 16 bits) is not. */
+  EXPECT_OK(vmm_vm_destroy(vm));
+  if (!EXPECT_OK(vmm_vm_create(&cfg, &vm)))
+    return;
+  vmm_virtio_config_t vcfg = VMM_VIRTIO_CONFIG_INIT;
+  vcfg.queue_size = VMM_VIRTIO_QUEUE_SIZE_MAX;
+  EXPECT_OK(vmm_virtio_rng_create(vm, &vcfg, &dev));
+  vcfg.queue_size = VMM_VIRTIO_QUEUE_SIZE_MAX + 1;
+  EXPECT_RC(vmm_virtio_rng_create(vm, &vcfg, &dev), VMM_EINVAL);
+  vcfg.queue_size = 0;
+  vmm_virtio_blk_config_t bcfg = VMM_VIRTIO_BLK_CONFIG_INIT;
+  bcfg.path = "/dev/null"; /* refused for its queue count before it opens */
+  bcfg.num_queues = VMM_VIRTIO_MAX_QUEUES + 1;
+  EXPECT_RC(vmm_virtio_blk_create(vm, &vcfg, &bcfg, &dev), VMM_ERANGE);
+  EXPECT_OK(vmm_vm_destroy(vm));
+}
+
 static void test_loader_bad(void) {
   struct test_vm t;
   if (!CREATE(&t, NULL))
@@ -231,6 +287,7 @@ const struct test_def io_tests[] = {
 const struct test_def misuse_tests[] = {
     {"vm_create_bad", test_vm_create_bad},
     {"vcpu_create_bad", test_vcpu_create_bad},
+    {"limits", test_limits},
     {"loader_bad", test_loader_bad},
     {"use_after_destroy", test_use_after_destroy},
     {"userdata_and_caps", test_userdata},

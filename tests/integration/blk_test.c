@@ -115,8 +115,8 @@ static void test_create(void) {
   cfg = blk_config(NULL);
   EXPECT_RC(vmm_virtio_blk_create(vm, NULL, &cfg, &dev), VMM_EINVAL);
   cfg = blk_config(good);
-  cfg.num_queues = 9;
-  EXPECT_RC(vmm_virtio_blk_create(vm, NULL, &cfg, &dev), VMM_EINVAL);
+  cfg.num_queues = VMM_VIRTIO_MAX_QUEUES + 1;
+  EXPECT_RC(vmm_virtio_blk_create(vm, NULL, &cfg, &dev), VMM_ERANGE);
   cfg = blk_config(good);
   cfg.flags = 0x80;
   EXPECT_RC(vmm_virtio_blk_create(vm, NULL, &cfg, &dev), VMM_EINVAL);
