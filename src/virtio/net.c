@@ -102,8 +102,10 @@ static void net_config_read(struct vmm__virtio_dev *v, uint32_t off,
 
 /* ---- transmit ---------------------------------------------------------- */
 
-/* Loop thread, no lock: one frame to the back-end. */
-static void net_send(struct virtio_net *n, const uint8_t *frame, size_t len) {
+/* Loop thread, no lock: one frame to the back-end; false when the
+ * back-end is gone for good (a deleted tap: EBADFD; a socket whose peer
+ * closed: EPIPE, ECONNRESET). */
+static bool net_send(struct virtio_net *n, const uint8_t *frame, size_t len) {
   for (int attempt = 0; attempt < 2; attempt++) {
     ssize_t r;
     if (n->backend == VMM_NET_SOCKET)
@@ -112,11 +114,15 @@ static void net_send(struct virtio_net *n, const uint8_t *frame, size_t len) {
       r = write(n->fd, frame, len);
     if (r == (ssize_t)len) {
       n->stats.tx_frames++;
-      return;
+      return true;
     }
     if (r < 0 && errno == EINTR) {
       attempt--;
       continue;
+    }
+    if (r < 0 && (errno == EBADFD || errno == EPIPE || errno == ECONNRESET)) {
+      n->stats.tx_dropped++;
+      return false;
     }
     if (r >= 0 || (errno != EAGAIN && errno != EWOULDBLOCK && errno != ENOBUFS))
       break;
@@ -126,6 +132,22 @@ static void net_send(struct virtio_net *n, const uint8_t *frame, size_t len) {
       break;
   }
   n->stats.tx_dropped++;
+  return true;
+}
+
+static void net_rx_unpoll(struct virtio_net *n);
+
+/* Locked (the device's lock): the back-end is gone; the link goes down
+ * (a configuration change the driver hears about) and the back-end is not
+ * polled again (the caller unpolls after unlocking). */
+static void net_hang_up_locked(struct virtio_net *n) {
+  struct vmm__virtio_dev *v = &n->vdev;
+  if (n->hung_up)
+    return;
+  n->hung_up = true;
+  n->link_down = true;
+  v->config_generation++;
+  v->transport->interrupt(v, VMM__VIRTIO_INT_CONFIG);
 }
 
 /* Loop thread, no lock: takes up to NET_BUDGET frames off the transmitq,
@@ -173,10 +195,17 @@ static void net_tx(struct virtio_net *n) {
     vmm__virtio_push(v, NET_TXQ, e, 0);
     vmm__virtio_notify_used(v, NET_TXQ);
     vmm__virtio_unlock(v);
-    if (ok)
-      net_send(n, n->tx_buf, len);
-    else
+    if (!ok) {
       n->stats.tx_dropped++;
+    } else if (!net_send(n, n->tx_buf, len)) {
+      /* A deleted tap may not wake its readers (the kernel wakes them
+       * before it detaches the file), so the transmit path says so too. */
+      if (vmm__virtio_lock_queue(v, NET_TXQ)) {
+        net_hang_up_locked(n);
+        vmm__virtio_unlock(v);
+      }
+      net_rx_unpoll(n);
+    }
   }
   /* More may wait: come back through the doorbell after the others. */
   vmm__virtio_kick(v, NET_TXQ);
@@ -257,14 +286,8 @@ static void net_rx_readable(void *opaque) {
     /* Only this thread pops the receiveq: the buffer stays available. */
     ssize_t r = net_recv(n);
     if (r <= 0) {
-      if (r < 0) {
-        /* The peer is gone: the link goes down (a configuration change
-         * the driver hears about), and the back-end is not polled again. */
-        n->hung_up = true;
-        n->link_down = true;
-        v->config_generation++;
-        v->transport->interrupt(v, VMM__VIRTIO_INT_CONFIG);
-      }
+      if (r < 0)
+        net_hang_up_locked(n); /* the peer is gone */
       vmm__virtio_unlock(v);
       if (r < 0)
         net_rx_unpoll(n);

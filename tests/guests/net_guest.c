@@ -282,6 +282,33 @@ static uint64_t link_mode(uint64_t unused) {
   return 0;
 }
 
+/* LINK_TX: frames go out one at a time while the guest waits for the link
+ * to drop, so the device meets a back-end that is gone on its transmit
+ * path too (a deleted tap fails writes). */
+static uint64_t link_tx_mode(uint64_t unused) {
+  (void)unused;
+  net_up();
+  for (uint16_t i = 0; i < 4; i++)
+    post_rx(i, RX_BUF, VRING_DESC_F_WRITE);
+  uint32_t before = config()[6] | config()[7] << 8;
+  GUEST_SYNC(NG_SYNC_READY);
+  uint8_t id = (uint8_t)param(NG_PARAM_ID);
+  uint64_t t0 = rdtsc();
+  uint32_t after, seq = 0;
+  while (((after = config()[6] | config()[7] << 8) & 1) &&
+         rdtsc() - t0 < VIRTIO_SPIN_CYCLES) {
+    memset(txbufs[0], 0, NG_HDR_LEN);
+    uint32_t len = ng_build(txbufs[0] + NG_HDR_LEN, mac, id, seq++);
+    virtq_desc(&txq, 0, txbufs[0], NG_HDR_LEN + len, 0, 0);
+    submit(&txq, 0);
+    struct vring_used_elem e = {0, 0};
+    if (!virtq_wait(&txq, &e))
+      break;
+  }
+  GUEST_SYNC(NG_SYNC_LINK, before, after, seq);
+  return 0;
+}
+
 void guest_main(void) {
   progress(param(NG_PARAM_MODE) << 4);
   ring3_init();
@@ -294,6 +321,9 @@ void guest_main(void) {
     break;
   case NG_MODE_LINK:
     ring3_call(link_mode, 0);
+    break;
+  case NG_MODE_LINK_TX:
+    ring3_call(link_tx_mode, 0);
     break;
   default:
     GUEST_ASSERT(0);

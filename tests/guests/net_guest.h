@@ -19,6 +19,7 @@
 #define NG_MODE_EXCHANGE 1 /* send COUNT frames, receive COUNT frames */
 #define NG_MODE_BAD 2      /* break a rule (NG_PARAM_CASE), recover, send one */
 #define NG_MODE_LINK 3     /* SYNC(READY); the host hangs up: link goes down */
+#define NG_MODE_LINK_TX 4  /* the same, sending frames meanwhile (below) */
 
 /* Syncs. EXCHANGE: SYNC(NG_SYNC_CONFIG, mac as u64, status, features),
  * SYNC(NG_SYNC_READY) once receive buffers are posted, then
@@ -31,7 +32,9 @@
 #define NG_SYNC_READY 2
 #define NG_SYNC_DONE 3
 #define NG_SYNC_BAD 4
-#define NG_SYNC_LINK 5 /* LINK: SYNC(NG_SYNC_LINK, status before, after) */
+#define NG_SYNC_LINK 5 /* LINK: SYNC(NG_SYNC_LINK, status before, after);
+                        * LINK_TX: the same plus the frames sent after
+                        * READY (one at a time, each taken back) */
 
 #define NG_BAD_SHORT_HDR 1   /* transmit chain of 8 bytes: dropped */
 #define NG_BAD_OVERSIZE 2    /* header + 70000-byte frame: dropped */
