@@ -71,6 +71,8 @@ struct vmm_vm {
   /* The control socket's background migration (src/migrate/job.c);
    * guarded by that file's lock. */
   struct vmm__mig_job *migration;
+  /* vmm_vm_migrate_send() is under way (src/migrate/send.c). */
+  atomic_bool migrating;
 };
 
 /* The handler range a vCPU used last in one address space; valid while

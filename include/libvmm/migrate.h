@@ -72,6 +72,7 @@ typedef struct vmm_migrate_opts {
  * the state could not be saved) the VM runs again as it did before the
  * call (unless VMM_MIGRATE_NO_RESUME) and the error says what failed;
  * the destination's message is included when it sent one.
+ * One migration of a VM at a time (VMM_EBUSY otherwise).
  */
 VMM_EXPORT int vmm_vm_migrate_send(vmm_vm_t *vm, int fd,
                                    const vmm_migrate_opts_t *opts);

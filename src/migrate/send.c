@@ -330,6 +330,9 @@ int vmm_vm_migrate_send(vmm_vm_t *vm, int fd, const vmm_migrate_opts_t *opts) {
   if (state0 != VMM_VM_RUNNING && state0 != VMM_VM_PAUSED)
     return vmm__error(VMM_ESTATE, "vmm_vm_migrate_send: the VM must run on "
                       "libvmm's threads (running or paused)");
+  if (atomic_exchange(&vm->migrating, true))
+    return vmm__error(VMM_EBUSY, "vmm_vm_migrate_send: the VM is being "
+                      "migrated already");
 
   uint64_t t0 = vmm__now_ns(), t_pause = 0;
   vmm_migrate_stats_t st = {.size = sizeof(st)};
@@ -402,5 +405,6 @@ int vmm_vm_migrate_send(vmm_vm_t *vm, int fd, const vmm_migrate_opts_t *opts) {
     vmm__mig_stats_out(o.stats, &st);
   free_regions(&c);
   free(c.buf);
+  atomic_store(&vm->migrating, false);
   return rc;
 }
