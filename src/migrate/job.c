@@ -42,8 +42,7 @@ static void *job_thread(void *arg) {
   char error[512] = "";
   if (rc < 0)
     snprintf(error, sizeof(error), "%s", vmm_last_error());
-  else
-    vmm_vm_stop(j->vm, 0); /* the VM lives on at the destination */
+  /* The outcome first: whoever sees the VM stop may ask for it. */
   pthread_mutex_lock(&jobs_lock);
   j->rc = rc;
   j->st = st;
@@ -52,6 +51,8 @@ static void *job_thread(void *arg) {
   j->fd = -1;
   j->done = true;
   pthread_mutex_unlock(&jobs_lock);
+  if (rc == 0)
+    vmm_vm_stop(j->vm, 0); /* the VM lives on at the destination */
   return NULL;
 }
 
