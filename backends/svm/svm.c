@@ -51,10 +51,10 @@ static int svm_probe(void) {
 }
 
 static int svm_caps(uint64_t *caps) {
-  /* No in-kernel interrupt controller, eventfds, guest debug or XSAVE
-   * state in the module (docs/backends.md). */
+  /* No in-kernel interrupt controller, eventfds or XSAVE state in the
+   * module (docs/backends.md). */
   *caps = VMM_CAP_READONLY_MEM | VMM_CAP_IMMEDIATE_EXIT | VMM_CAP_CPUID |
-          VMM_CAP_MSRS | VMM_CAP_DIRTY_LOG;
+          VMM_CAP_MSRS | VMM_CAP_DIRTY_LOG | VMM_CAP_GUEST_DEBUG;
   return 0;
 }
 
@@ -93,6 +93,8 @@ static int svm_mem_set(void *bvm, uint32_t slot, uint64_t gpa, uint64_t size,
       .flags = ((flags & VMM_MEM_READONLY) ? LVS_REGION_READONLY : 0) |
                ((flags & VMM_MEM_DIRTY_LOG) ? LVS_REGION_DIRTY_LOG : 0),
       .gpa = gpa, .size = size, .uaddr = (uintptr_t)hva};
+  if (slot < LVS_MAX_REGIONS && size == 0)
+    memset(&s->slots[slot], 0, sizeof(s->slots[slot]));
   if (vmm__svm_ioctl(s->fd, LVS_SET_REGION, &r) < 0) {
     int e = errno;
     return vmm__error(e == ENOMEM ? VMM_ENOMEM
@@ -102,6 +104,8 @@ static int svm_mem_set(void *bvm, uint32_t slot, uint64_t gpa, uint64_t size,
                       "failed: %s", slot, (unsigned long long)gpa,
                       (unsigned long long)size, strerror(e));
   }
+  if (size)
+    s->slots[slot] = r; /* slot < LVS_MAX_REGIONS: the module checked */
   return 0;
 }
 
@@ -241,4 +245,9 @@ const struct vmm__backend_ops vmm__svm_ops = {
     .set_debug = vmm__svm_set_debug,
     .inject_event = vmm__svm_inject_event,
     .translate = vmm__svm_translate,
+    .vm_state_save = vmm__svm_vm_state_save,
+    .vm_state_load = vmm__svm_vm_state_load,
+    .vcpu_state_save = vmm__svm_vcpu_state_save,
+    .vcpu_state_load = vmm__svm_vcpu_state_load,
+    .vcpu_complete = vmm__svm_vcpu_complete,
 };

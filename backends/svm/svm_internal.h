@@ -12,6 +12,10 @@
 struct svm_vm {
   int fd;
   vmm_vm_t *vm;
+  /* The slots as installed (the module pins the pages behind `hva` when
+   * a slot is set; svm_state.c sets them again after a restore remapped
+   * guest memory at the same addresses). */
+  struct lvs_region slots[LVS_MAX_REGIONS];
 };
 
 /* An exit whose instruction libvmm finishes at the next run. */
@@ -72,6 +76,13 @@ int vmm__svm_inject_event(void *bvcpu, uint8_t vector, int kind,
                           int has_error, uint32_t error_code);
 int vmm__svm_translate(void *bvcpu, uint64_t gva, uint64_t *gpa,
                        bool *valid);
+struct vmm__sw;
+struct vmm__sr;
+int vmm__svm_vm_state_save(void *bvm, struct vmm__sw *w);
+int vmm__svm_vm_state_load(void *bvm, struct vmm__sr *r);
+int vmm__svm_vcpu_state_save(void *bvcpu, struct vmm__sw *w);
+int vmm__svm_vcpu_state_load(void *bvcpu, struct vmm__sr *r);
+int vmm__svm_vcpu_complete(void *bvcpu);
 /* The CPUID table a new vCPU starts with (host CPUID, filtered). */
 int vmm__svm_host_cpuid(const vmm_cpuid_entry_t **out, size_t *count);
 

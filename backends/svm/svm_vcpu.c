@@ -170,6 +170,14 @@ __attribute__((hot)) int vmm__svm_vcpu_run(void *bvcpu, vmm_exit_t *exit) {
   case LVS_EXIT_SHUTDOWN:
     exit->reason = VMM_EXIT_SHUTDOWN;
     return 0;
+  case LVS_EXIT_DEBUG:
+    exit->reason = VMM_EXIT_DEBUG;
+    memset(&exit->u.debug, 0, sizeof(exit->u.debug));
+    exit->u.debug.exception = run->u.debug.exception;
+    exit->u.debug.rip = run->u.debug.rip;
+    exit->u.debug.dr6 = run->u.debug.dr6;
+    exit->u.debug.dr7 = run->u.debug.dr7;
+    return 0;
   case LVS_EXIT_ENTRY_FAILED:
     internal_exit(v, exit, VMM_INTERNAL_ENTRY_FAILED, "VMRUN refused the "
                   "guest state");
@@ -381,11 +389,18 @@ int vmm__svm_set_cpuid(void *bvcpu, const vmm_cpuid_entry_t *entries,
 
 int vmm__svm_set_debug(void *bvcpu, uint32_t flags, const uint64_t *dr) {
   struct svm_vcpu *v = bvcpu;
-  (void)dr;
-  if (!flags)
-    return 0; /* debugging off: it never was on */
-  return vmm__error(VMM_ENOTSUP, "svm: vCPU %u: the module has no guest "
-                    "debugging (single step, breakpoints)", v->id);
+  struct lvs_debug d = {
+      .flags = ((flags & VMM_DEBUG_SINGLESTEP) ? LVS_DEBUG_SINGLESTEP : 0) |
+               ((flags & VMM_DEBUG_SW_BREAKPOINTS) ? LVS_DEBUG_SW_BP : 0)};
+  if ((flags & VMM__DEBUG_HW_BREAKPOINTS) && dr) {
+    d.flags |= LVS_DEBUG_HW_BP;
+    for (int i = 0; i < 4; i++)
+      d.dr[i] = dr[i];
+    d.dr7 = dr[7];
+  }
+  if (vmm__svm_ioctl(v->fd, LVS_SET_DEBUG, &d) < 0)
+    return vmm__svm_ioctl_error(v, "LVS_SET_DEBUG");
+  return 0;
 }
 
 int vmm__svm_inject_event(void *bvcpu, uint8_t vector, int kind,

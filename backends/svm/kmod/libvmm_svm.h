@@ -127,6 +127,17 @@ struct lvs_event {
 #define LVS_EVENT_EXCEPTION 0
 #define LVS_EVENT_INTERRUPT 1
 
+/* LVS_SET_DEBUG: guest debugging for the debugger in user space. */
+struct lvs_debug {
+  __u32 flags;      /* LVS_DEBUG_* (0: off) */
+  __u32 pad;
+  __u64 dr[4];      /* LVS_DEBUG_HW_BP: breakpoint addresses */
+  __u64 dr7;        /* LVS_DEBUG_HW_BP: their enables, types, lengths */
+};
+#define LVS_DEBUG_SINGLESTEP (1u << 0) /* LVS_EXIT_DEBUG after each insn */
+#define LVS_DEBUG_SW_BP (1u << 1)      /* INT3 exits as LVS_EXIT_DEBUG */
+#define LVS_DEBUG_HW_BP (1u << 2)      /* DR0-3/DR7 are the debugger's */
+
 /* Exit reasons in lvs_run.exit_reason. */
 #define LVS_EXIT_NONE 0
 #define LVS_EXIT_HLT 1
@@ -137,7 +148,7 @@ struct lvs_event {
 #define LVS_EXIT_UNHANDLED 5 /* an intercept the module does not emulate:
                                hw.exit_code and hw.info1/2 */
 #define LVS_EXIT_ENTRY_FAILED 6 /* VMRUN refused the state (VMEXIT_INVALID) */
-#define LVS_EXIT_DEBUG 7     /* reserved */
+#define LVS_EXIT_DEBUG 7     /* single step or breakpoint: debug */
 
 /* The vCPU's shared page (mmap offset 0, one page). */
 struct lvs_run {
@@ -165,6 +176,12 @@ struct lvs_run {
       __u64 info1, info2;
       __u32 exit_int_info, pad;
     } hw;
+    struct {
+      __u32 exception; /* 1 (#DB) or 3 (#BP) */
+      __u32 pad;
+      __u64 rip;       /* #BP: of the INT3; #DB: of the next insn */
+      __u64 dr6, dr7;
+    } debug;
     __u8 padding[256];
   } u;
 };
@@ -187,5 +204,6 @@ struct lvs_run {
 #define LVS_SET_CPUID _IOW(LVS_IO, 0xce, struct lvs_cpuid)
 #define LVS_INJECT_EVENT _IOW(LVS_IO, 0xcf, struct lvs_event)
 #define LVS_GET_DIRTY_LOG _IOW(LVS_IO, 0xd0, struct lvs_dirty_log)
+#define LVS_SET_DEBUG _IOW(LVS_IO, 0xd1, struct lvs_debug)
 
 #endif

@@ -92,6 +92,9 @@ struct lvs_vendor_ops {
   int (*get_msr)(struct lvs_vcpu *v, u32 index, u64 *value);
   int (*set_msr)(struct lvs_vcpu *v, u32 index, u64 value, bool guest);
   int (*inject)(struct lvs_vcpu *v, const struct lvs_event *ev);
+  int (*set_debug)(struct lvs_vcpu *v, const struct lvs_debug *d);
+  /* Finishes an IN whose data user space supplied, without entering. */
+  void (*complete)(struct lvs_vcpu *v);
 };
 
 extern const struct lvs_vendor_ops lvs_svm_ops;

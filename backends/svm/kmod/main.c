@@ -257,6 +257,9 @@ int lvs_msr_set_common(struct lvs_vcpu *v, u32 index, u64 value) {
 
 static long vcpu_run(struct lvs_vcpu *v) {
   struct lvs_vm *vm = v->vm;
+  /* First the instruction of the last exit, even when the run returns
+   * at once (immediate_exit): user space may then save the state. */
+  ops->complete(v);
   for (;;) {
     int rc;
     if (READ_ONCE(v->run->immediate_exit) || signal_pending(current))
@@ -389,6 +392,16 @@ static long vcpu_ioctl(struct file *f, unsigned int cmd, unsigned long arg) {
       rc = -EINVAL;
     if (!rc)
       rc = ops->inject(v, &ev);
+    break;
+  }
+  case LVS_SET_DEBUG: {
+    struct lvs_debug d;
+    rc = copy_from_user(&d, argp, sizeof(d)) ? -EFAULT : 0;
+    if (!rc && (d.pad || (d.flags & ~(LVS_DEBUG_SINGLESTEP | LVS_DEBUG_SW_BP |
+                                      LVS_DEBUG_HW_BP))))
+      rc = -EINVAL;
+    if (!rc)
+      rc = ops->set_debug(v, &d);
     break;
   }
   default:

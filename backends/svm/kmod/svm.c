@@ -48,6 +48,10 @@ struct svm_vcpu {
   int last_cpu;
   int npt_gen;
   bool flush;               /* the guest's paging was changed from outside */
+  /* Guest debugging (LVS_SET_DEBUG). */
+  u32 debug;
+  u64 dr[4], dr7;
+  bool tf_added;            /* RFLAGS.TF set by the module, not the guest */
 };
 
 /* The ASID all guests share: a CPU's TLB is flushed whenever it enters a
@@ -58,13 +62,20 @@ struct svm_vcpu {
 /* ---- turning SVM on and off ------------------------------------------ */
 
 static int svm_cpu_enable(struct svm_cpu *c) {
+  unsigned long flags;
   u64 efer;
+  /* Interrupts off: another hypervisor enables SVM from an IPI, which
+   * must not land between the check and the write. */
+  local_irq_save(flags);
   rdmsrl(MSR_EFER, efer);
-  if (efer & EFER_SVME)
+  if (efer & EFER_SVME) {
+    local_irq_restore(flags);
     return -EBUSY; /* another hypervisor (kvm-amd) has this CPU */
+  }
   wrmsrl(MSR_VM_HSAVE_PA, page_to_phys(c->hsave));
   wrmsrl(MSR_EFER, efer | EFER_SVME);
   c->enabled = true;
+  local_irq_restore(flags);
   return 0;
 }
 
@@ -469,6 +480,28 @@ static int svm_inject(struct lvs_vcpu *v, const struct lvs_event *ev) {
   return 0;
 }
 
+static int svm_set_debug(struct lvs_vcpu *v, const struct lvs_debug *d) {
+  struct svm_vcpu *s = v->vendor;
+  unsigned int bp = INTERCEPT_EXCEPTION_OFFSET + 3;
+  if (d->flags & LVS_DEBUG_HW_BP) {
+    for (int i = 0; i < 4; i++)
+      if (!canonical(d->dr[i]))
+        return -EINVAL;
+    if (d->dr7 >> 32)
+      return -EINVAL;
+  }
+  s->debug = d->flags;
+  memcpy(s->dr, d->dr, sizeof(s->dr));
+  s->dr7 = (d->flags & LVS_DEBUG_HW_BP) ? (d->dr7 | 0x400) & ~0x2000ull
+                                         : 0x400;
+  s->vmcb->save.dr7 = s->dr7;
+  if (d->flags & LVS_DEBUG_SW_BP)
+    s->vmcb->control.intercepts[bp / 32] |= 1u << (bp % 32);
+  else
+    s->vmcb->control.intercepts[bp / 32] &= ~(1u << (bp % 32));
+  return 0;
+}
+
 static void inject_exception(struct vmcb *vmcb, u8 vector, bool has_err,
                              u32 err) {
   vmcb->control.event_inj = vector | SVM_EVTINJ_VALID | SVM_EVTINJ_TYPE_EXEPT |
@@ -590,8 +623,35 @@ static int handle_exit(struct lvs_vcpu *v, struct svm_vcpu *s) {
   case SVM_EXIT_SMI:
     return LVS_RUN_AGAIN; /* the host takes it once GIF is set again */
   case SVM_EXIT_EXCP_BASE + 1:
+    /* The debugger's step or breakpoint (DR6: BS, B0-B3), or the
+     * guest's own #DB. */
+    if ((s->debug & (LVS_DEBUG_SINGLESTEP | LVS_DEBUG_HW_BP)) &&
+        (vmcb->save.dr6 & (DR_STEP | DR_TRAP_BITS))) {
+      v->run->exit_reason = LVS_EXIT_DEBUG;
+      v->run->u.debug.exception = 1;
+      v->run->u.debug.pad = 0;
+      v->run->u.debug.rip = vmcb->save.rip;
+      v->run->u.debug.dr6 = vmcb->save.dr6;
+      v->run->u.debug.dr7 = vmcb->save.dr7;
+      vmcb->save.dr6 = DR6_RESERVED;
+      /* An instruction breakpoint is a fault: RF lets the instruction
+       * run when the debugger resumes. */
+      if (v->run->u.debug.dr6 & DR_TRAP_BITS)
+        vmcb->save.rflags |= X86_EFLAGS_RF;
+      c->event_inj = 0; /* nothing to deliver to the guest */
+      return LVS_RUN_USER;
+    }
     inject_exception(vmcb, 1, false, 0);
     return LVS_RUN_AGAIN;
+  case SVM_EXIT_EXCP_BASE + 3: /* only intercepted for LVS_DEBUG_SW_BP */
+    v->run->exit_reason = LVS_EXIT_DEBUG;
+    v->run->u.debug.exception = 3;
+    v->run->u.debug.pad = 0;
+    v->run->u.debug.rip = vmcb->save.rip;
+    v->run->u.debug.dr6 = vmcb->save.dr6;
+    v->run->u.debug.dr7 = vmcb->save.dr7;
+    c->event_inj = 0;
+    return LVS_RUN_USER;
   case SVM_EXIT_EXCP_BASE + 17:
     inject_exception(vmcb, 17, true, 0);
     return LVS_RUN_AGAIN;
@@ -680,6 +740,11 @@ struct fx_area {
   u8 b[512];
 };
 
+static void svm_complete(struct lvs_vcpu *v) {
+  if (v->pending_in)
+    complete_in(v, v->vendor);
+}
+
 static int svm_vcpu_run(struct lvs_vcpu *v) {
   struct svm_vcpu *s = v->vendor;
   struct vmcb *vmcb = s->vmcb;
@@ -711,6 +776,12 @@ static int svm_vcpu_run(struct lvs_vcpu *v) {
   s->flush = false;
   vmcb->control.next_rip = 0;
   vmcb->control.clean = 0;
+  if ((s->debug & LVS_DEBUG_SINGLESTEP) && !(vmcb->save.rflags & X86_EFLAGS_TF)) {
+    vmcb->save.rflags |= X86_EFLAGS_TF;
+    s->tf_added = true;
+  }
+  if (s->debug & LVS_DEBUG_HW_BP)
+    vmcb->save.dr7 = s->dr7;
   asm volatile("fxrstorq %0" : : "m"(*(struct fx_area *)v->fx));
 
   /* GIF clear holds interrupts off even with IF set; the guest runs with
@@ -719,6 +790,14 @@ static int svm_vcpu_run(struct lvs_vcpu *v) {
   local_irq_disable();
   asm volatile("clgi" ::: "memory");
   local_irq_enable();
+  if (s->debug & LVS_DEBUG_HW_BP) {
+    /* The debugger's breakpoints; the host's come back after the exit
+     * (hw_breakpoint_restore). DR7 is loaded by VMRUN from the VMCB. */
+    set_debugreg(s->dr[0], 0);
+    set_debugreg(s->dr[1], 1);
+    set_debugreg(s->dr[2], 2);
+    set_debugreg(s->dr[3], 3);
+  }
   lvs_svm_enter(s->vmcb_pa, s->gprs, page_to_phys(c->host_area));
   local_irq_disable();
   /* #VMEXIT leaves DR7 at its reset value: the host's breakpoints back. */
@@ -730,6 +809,10 @@ static int svm_vcpu_run(struct lvs_vcpu *v) {
   asm volatile("fxsaveq %0" : "=m"(*(struct fx_area *)v->fx));
   kernel_fpu_end();
   vmcb->control.event_inj = 0;
+  if (s->tf_added) {
+    vmcb->save.rflags &= ~(u64)X86_EFLAGS_TF;
+    s->tf_added = false;
+  }
   return handle_exit(v, s);
 }
 
@@ -751,4 +834,6 @@ const struct lvs_vendor_ops lvs_svm_ops = {
     .get_msr = svm_get_msr,
     .set_msr = svm_set_msr,
     .inject = svm_inject,
+    .set_debug = svm_set_debug,
+    .complete = svm_complete,
 };
