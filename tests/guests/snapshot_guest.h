@@ -7,8 +7,13 @@
 #include "layout.h"
 
 /* Parameter 0: the virtio-mmio base of the virtio-blk disk (0: none, the
- * guest only counts). */
+ * guest only counts), or with parameter 1 set its PCI devfn on bus 0. */
 #define SG_PARAM_BLK 0
+#define SG_PARAM_PCI 1
+/* On PCI the guest programs MSI-X entry 0 with these (masked) and checks
+ * them at every tick: the table must survive a snapshot. */
+#define SG_MSIX_ADDR 0xfee00000u
+#define SG_MSIX_DATA 0x4567u
 /* Counted up forever, one by one (ring 3, native speed). */
 #define SG_COUNTER_GPA GUEST_STATUS_GPA
 /* Ticks completed: a tick is SG_TICK_COUNTS counts, then a record written

@@ -26,6 +26,10 @@
 #include "test_vm.h"
 
 #define BLK_BASE 0xd0000000ull
+#define BLK_PCI_SLOT 3
+
+/* The cross-process test's disk on virtio-pci instead of virtio-mmio. */
+static bool use_pci;
 #define CHILD_TIMEOUT_S 60
 
 static char tmpdir[64];
@@ -55,7 +59,13 @@ static void path_in(char *out, size_t cap, const char *name) {
 /* The description of the snapshot guest's VM: 4 MiB, one vCPU, an
  * irqchip, the UART writing to console.txt, virtio-blk on disk.img. */
 static bool write_config(const char *guest) {
-  char path[256], cfg[8192];
+  char path[256], cfg[8192], where[64];
+  if (use_pci)
+    snprintf(where, sizeof(where), "\"transport\": \"pci\", \"pci_slot\": %d",
+             BLK_PCI_SLOT);
+  else
+    snprintf(where, sizeof(where), "\"mmio_base\": \"0x%llx\"",
+             (unsigned long long)BLK_BASE);
   path_in(path, sizeof(path), "disk.img");
   int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
   if (!EXPECT_TRUE(fd >= 0) ||
@@ -70,9 +80,9 @@ static bool write_config(const char *guest) {
            " \"devices\": [\n"
            "  {\"type\": \"uart\", \"id\": \"com1\", \"chardev\": "
            "{\"type\": \"file\", \"path\": \"%s/console.txt\"}},\n"
-           "  {\"type\": \"virtio-blk\", \"id\": \"disk\", \"mmio_base\": "
-           "\"0x%llx\", \"path\": \"%s/disk.img\"}]}\n",
-           test_backend, guest, tmpdir, (unsigned long long)BLK_BASE, tmpdir);
+           "  {\"type\": \"virtio-blk\", \"id\": \"disk\", %s, "
+           "\"path\": \"%s/disk.img\"}]}\n",
+           test_backend, guest, tmpdir, where, tmpdir);
   path_in(path, sizeof(path), "vm.json");
   FILE *f = fopen(path, "w");
   if (!EXPECT_TRUE(f != NULL))
@@ -142,9 +152,11 @@ static void phase_save(void) {
   int rc = vmm_config_parse_file(path, &cfg);
   if (rc == 0)
     rc = vmm_vm_create_from_config(cfg, &vm);
-  uint64_t base = BLK_BASE;
+  uint64_t base = use_pci ? BLK_PCI_SLOT << 3 : BLK_BASE, pci = use_pci;
   if (rc == 0)
     rc = vmm_mem_write(vm, GUEST_PARAM_GPA + 8 * SG_PARAM_BLK, &base, 8);
+  if (rc == 0)
+    rc = vmm_mem_write(vm, GUEST_PARAM_GPA + 8 * SG_PARAM_PCI, &pci, 8);
   if (rc == 0)
     rc = vmm_vm_start(vm);
   if (rc < 0)
@@ -261,7 +273,8 @@ out:
   free(disk);
 }
 
-static void test_cross_process(void) {
+static void cross_process(bool pci) {
+  use_pci = pci;
   char guest[4096];
   const char *g = test_guest_path("snapshot");
   if (!EXPECT_TRUE(g && realpath(g, guest)) || !make_tmpdir())
@@ -281,6 +294,11 @@ static void test_cross_process(void) {
   }
   remove_tmpdir();
 }
+
+static void test_cross_process(void) { cross_process(false); }
+/* The same with the disk on virtio-pci: configuration space, BAR and
+ * MSI-X table (the guest checks an entry it wrote at every tick). */
+static void test_cross_process_pci(void) { cross_process(true); }
 
 /* ---- refused snapshots -------------------------------------------------- */
 
@@ -519,6 +537,7 @@ out:
 
 static const struct test_def tests[] = {
     {"cross_process", test_cross_process},
+    {"cross_process_pci", test_cross_process_pci},
     {"refused", test_refused},
     {"killed_midway", test_killed_midway},
     {"restore_into", test_restore_into},
