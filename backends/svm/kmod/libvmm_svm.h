@@ -22,7 +22,7 @@
 
 /* Limits the module enforces (the caller can read them in lvs_info). */
 #define LVS_MAX_VCPUS 64
-#define LVS_MAX_REGIONS 32
+#define LVS_MAX_REGIONS 256
 #define LVS_MAX_CPUID 256
 #define LVS_MAX_MSRS 64
 /* Guest-physical addresses stay below 2^LVS_GPA_BITS. */

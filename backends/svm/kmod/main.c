@@ -519,7 +519,7 @@ static int vm_release(struct inode *inode, struct file *f) {
   ops->vm_free(vm);
   if (vm->mm)
     mmdrop(vm->mm);
-  kfree(vm);
+  kvfree(vm);
   return 0;
 }
 
@@ -536,14 +536,14 @@ static long create_vm(unsigned long arg) {
 
   if (arg)
     return -EINVAL;
-  vm = kzalloc(sizeof(*vm), GFP_KERNEL_ACCOUNT);
+  vm = kvzalloc(sizeof(*vm), GFP_KERNEL_ACCOUNT);
   if (!vm)
     return -ENOMEM;
   mutex_init(&vm->lock);
   init_rwsem(&vm->mem_lock);
   rc = ops->vm_init(vm);
   if (rc) {
-    kfree(vm);
+    kvfree(vm);
     return rc;
   }
   vm->mm = current->mm;
@@ -552,7 +552,7 @@ static long create_vm(unsigned long arg) {
   if (fd < 0) {
     ops->vm_free(vm);
     mmdrop(vm->mm);
-    kfree(vm);
+    kvfree(vm);
   }
   return fd;
 }
