@@ -22,6 +22,7 @@
 
 #include "lvs.h"
 #include "svm_npt.h"
+#include "svm_internal.h"
 
 void lvs_svm_enter(u64 vmcb_pa, u64 *gprs, u64 host_vmsave_pa);
 
@@ -36,23 +37,8 @@ static DEFINE_PER_CPU(struct svm_cpu, svm_cpus);
 /* IOPM (12 KiB) and MSRPM (8 KiB), all ones: every port and MSR access
  * exits. Shared read-only by every VMCB. */
 static void *iopm, *msrpm;
-static u32 svm_features;
-/* CR4 bits a guest may set: what the CPU has and the module switches
- * (not OSXSAVE: XCR0 stays the host's; not VMXE, PKE, LA57, CET). */
-static u64 cr4_allowed;
-
-struct svm_vcpu {
-  struct vmcb *vmcb;
-  u64 vmcb_pa;
-  u64 gprs[16];             /* by ModRM number; RAX and RSP live in the VMCB */
-  int last_cpu;
-  int npt_gen;
-  bool flush;               /* the guest's paging was changed from outside */
-  /* Guest debugging (LVS_SET_DEBUG). */
-  u32 debug;
-  u64 dr[4], dr7;
-  bool tf_added;            /* RFLAGS.TF set by the module, not the guest */
-};
+u32 lvs_svm_features;
+u64 lvs_svm_cr4_allowed; /* svm_internal.h */
 
 /* The ASID all guests share: a CPU's TLB is flushed whenever it enters a
  * different guest than last time (see svm_vcpu_run), so no two guests
@@ -125,32 +111,32 @@ static int svm_hw_setup(u32 *features) {
     return -ENODEV;
   }
   edx = cpuid_edx(SVM_CPUID_FUNC);
-  svm_features = 0;
+  lvs_svm_features = 0;
   if (edx & (1u << 0))
-    svm_features |= LVS_FEAT_NPT;
+    lvs_svm_features |= LVS_FEAT_NPT;
   if (edx & (1u << 3))
-    svm_features |= LVS_FEAT_NRIPS;
+    lvs_svm_features |= LVS_FEAT_NRIPS;
   if (edx & (1u << 7))
-    svm_features |= LVS_FEAT_DECODE_ASSISTS;
-  if (!(svm_features & LVS_FEAT_NPT))
+    lvs_svm_features |= LVS_FEAT_DECODE_ASSISTS;
+  if (!(lvs_svm_features & LVS_FEAT_NPT))
     pr_warn("libvmm-svm: CPUID does not report nested paging; using it "
             "anyway (VMRUN fails if the CPU lacks it)\n");
-  *features = svm_features;
-  cr4_allowed = X86_CR4_VME | X86_CR4_PVI | X86_CR4_TSD | X86_CR4_DE |
+  *features = lvs_svm_features;
+  lvs_svm_cr4_allowed = X86_CR4_VME | X86_CR4_PVI | X86_CR4_TSD | X86_CR4_DE |
                 X86_CR4_PSE | X86_CR4_PAE | X86_CR4_MCE | X86_CR4_PGE |
                 X86_CR4_PCE | X86_CR4_OSFXSR | X86_CR4_OSXMMEXCPT;
   if (cpuid_ecx(1) & (1u << 17))
-    cr4_allowed |= X86_CR4_PCIDE;
+    lvs_svm_cr4_allowed |= X86_CR4_PCIDE;
   if (cpuid_eax(0) >= 7) {
     u32 b7 = cpuid_ebx(7), c7 = cpuid_ecx(7);
     if (b7 & (1u << 0))
-      cr4_allowed |= X86_CR4_FSGSBASE;
+      lvs_svm_cr4_allowed |= X86_CR4_FSGSBASE;
     if (b7 & (1u << 7))
-      cr4_allowed |= X86_CR4_SMEP;
+      lvs_svm_cr4_allowed |= X86_CR4_SMEP;
     if (b7 & (1u << 20))
-      cr4_allowed |= X86_CR4_SMAP;
+      lvs_svm_cr4_allowed |= X86_CR4_SMAP;
     if (c7 & (1u << 2))
-      cr4_allowed |= X86_CR4_UMIP;
+      lvs_svm_cr4_allowed |= X86_CR4_UMIP;
   }
 
   /* 12 KiB IOPM in a 16 KiB block, 8 KiB MSRPM: all intercepted. */
@@ -299,209 +285,6 @@ static void svm_vcpu_free(struct lvs_vcpu *v) {
   v->vendor = NULL;
 }
 
-/* ---- registers ---------------------------------------------------------- */
-
-static void svm_get_regs(struct lvs_vcpu *v, struct lvs_regs *r) {
-  struct svm_vcpu *s = v->vendor;
-  const struct vmcb_save_area *a = &s->vmcb->save;
-  r->rax = a->rax, r->rcx = s->gprs[1], r->rdx = s->gprs[2];
-  r->rbx = s->gprs[3], r->rsp = a->rsp, r->rbp = s->gprs[5];
-  r->rsi = s->gprs[6], r->rdi = s->gprs[7];
-  r->r8 = s->gprs[8], r->r9 = s->gprs[9], r->r10 = s->gprs[10];
-  r->r11 = s->gprs[11], r->r12 = s->gprs[12], r->r13 = s->gprs[13];
-  r->r14 = s->gprs[14], r->r15 = s->gprs[15];
-  r->rip = a->rip, r->rflags = a->rflags;
-}
-
-static void svm_set_regs(struct lvs_vcpu *v, const struct lvs_regs *r) {
-  struct svm_vcpu *s = v->vendor;
-  struct vmcb_save_area *a = &s->vmcb->save;
-  a->rax = r->rax, s->gprs[1] = r->rcx, s->gprs[2] = r->rdx;
-  s->gprs[3] = r->rbx, a->rsp = r->rsp, s->gprs[5] = r->rbp;
-  s->gprs[6] = r->rsi, s->gprs[7] = r->rdi;
-  s->gprs[8] = r->r8, s->gprs[9] = r->r9, s->gprs[10] = r->r10;
-  s->gprs[11] = r->r11, s->gprs[12] = r->r12, s->gprs[13] = r->r13;
-  s->gprs[14] = r->r14, s->gprs[15] = r->r15;
-  /* User space moved the guest elsewhere: an IN in flight is dropped. */
-  if (r->rip != a->rip)
-    v->pending_in = 0;
-  a->rip = r->rip;
-  /* Bit 1 is always set; the reserved upper bits are not. */
-  a->rflags = (r->rflags & 0x3f7fd7ull) | 2;
-}
-
-static void seg_get(struct lvs_segment *d, const struct vmcb_seg *s) {
-  d->base = s->base, d->limit = s->limit, d->selector = s->selector;
-  d->attrib = s->attrib;
-}
-
-static void seg_put(struct vmcb_seg *d, const struct lvs_segment *s) {
-  d->base = s->base, d->limit = s->limit, d->selector = s->selector;
-  d->attrib = s->attrib;
-}
-
-static void svm_get_sregs(struct lvs_vcpu *v, struct lvs_sregs *o) {
-  struct svm_vcpu *s = v->vendor;
-  const struct vmcb_save_area *a = &s->vmcb->save;
-  memset(o, 0, sizeof(*o));
-  seg_get(&o->cs, &a->cs), seg_get(&o->ds, &a->ds), seg_get(&o->es, &a->es);
-  seg_get(&o->fs, &a->fs), seg_get(&o->gs, &a->gs), seg_get(&o->ss, &a->ss);
-  seg_get(&o->tr, &a->tr), seg_get(&o->ldt, &a->ldtr);
-  seg_get(&o->gdt, &a->gdtr), seg_get(&o->idt, &a->idtr);
-  o->cr0 = a->cr0, o->cr2 = a->cr2, o->cr3 = a->cr3, o->cr4 = a->cr4;
-  o->cr8 = s->vmcb->control.int_ctl & V_TPR_MASK;
-  o->efer = a->efer & ~(u64)EFER_SVME;
-  o->apic_base = v->apic_base;
-}
-
-#define EFER_ALLOWED (EFER_SCE | EFER_LME | EFER_LMA | EFER_NX | EFER_FFXSR)
-
-static bool canonical(u64 a) { return (s64)(a << 16) >> 16 == (s64)a; }
-
-static int svm_set_sregs(struct lvs_vcpu *v, const struct lvs_sregs *n) {
-  struct svm_vcpu *s = v->vendor;
-  struct vmcb_save_area *a = &s->vmcb->save;
-  const struct lvs_segment *segs[] = {&n->cs, &n->ds, &n->es, &n->fs,
-                                      &n->gs, &n->ss, &n->tr, &n->ldt};
-  int rc;
-
-  for (size_t i = 0; i < ARRAY_SIZE(segs); i++)
-    if (segs[i]->attrib & ~0xfffu)
-      return -EINVAL;
-  /* Bases VMLOAD/VMRUN take as they are: canonical only. */
-  if (!canonical(n->fs.base) || !canonical(n->gs.base) ||
-      !canonical(n->tr.base) || !canonical(n->ldt.base) ||
-      !canonical(n->gdt.base) || !canonical(n->idt.base))
-    return -EINVAL;
-  if ((n->efer & ~(u64)EFER_ALLOWED) || (n->cr0 >> 32) || n->cr8 > 15 ||
-      (n->cr4 & ~cr4_allowed) ||
-      (n->gdt.limit | n->idt.limit) > 0xffff)
-    return -EINVAL;
-  rc = lvs_msr_set_common(v, 0x1b, n->apic_base);
-  if (rc)
-    return rc == -ENOENT ? -EINVAL : rc;
-  seg_put(&a->cs, &n->cs), seg_put(&a->ds, &n->ds), seg_put(&a->es, &n->es);
-  seg_put(&a->fs, &n->fs), seg_put(&a->gs, &n->gs), seg_put(&a->ss, &n->ss);
-  seg_put(&a->tr, &n->tr), seg_put(&a->ldtr, &n->ldt);
-  a->gdtr.base = n->gdt.base, a->gdtr.limit = n->gdt.limit;
-  a->idtr.base = n->idt.base, a->idtr.limit = n->idt.limit;
-  a->cr0 = n->cr0, a->cr2 = n->cr2, a->cr3 = n->cr3, a->cr4 = n->cr4;
-  s->vmcb->control.int_ctl =
-      (s->vmcb->control.int_ctl & ~V_TPR_MASK) | (u32)n->cr8;
-  a->efer = n->efer | EFER_SVME;
-  /* The CPL is SS.DPL in protected mode, 0 in real mode. */
-  a->cpl = (n->cr0 & X86_CR0_PE) ? (n->ss.attrib >> 5) & 3 : 0;
-  s->flush = true;
-  return 0;
-}
-
-/* ---- MSRs --------------------------------------------------------------- */
-
-static bool pat_valid(u64 pat) {
-  for (int i = 0; i < 8; i++) {
-    u8 t = (pat >> (8 * i)) & 0xff;
-    if (t == 2 || t == 3 || t > 7)
-      return false;
-  }
-  return true;
-}
-
-static int svm_get_msr(struct lvs_vcpu *v, u32 index, u64 *value) {
-  struct vmcb *vmcb = ((struct svm_vcpu *)v->vendor)->vmcb;
-  struct vmcb_save_area *a = &vmcb->save;
-  switch (index) {
-  case MSR_EFER: *value = a->efer & ~(u64)EFER_SVME; return 0;
-  case MSR_STAR: *value = a->star; return 0;
-  case MSR_LSTAR: *value = a->lstar; return 0;
-  case MSR_CSTAR: *value = a->cstar; return 0;
-  case MSR_SYSCALL_MASK: *value = a->sfmask; return 0;
-  case MSR_FS_BASE: *value = a->fs.base; return 0;
-  case MSR_GS_BASE: *value = a->gs.base; return 0;
-  case MSR_KERNEL_GS_BASE: *value = a->kernel_gs_base; return 0;
-  case MSR_IA32_SYSENTER_CS: *value = a->sysenter_cs; return 0;
-  case MSR_IA32_SYSENTER_ESP: *value = a->sysenter_esp; return 0;
-  case MSR_IA32_SYSENTER_EIP: *value = a->sysenter_eip; return 0;
-  case MSR_IA32_CR_PAT: *value = a->g_pat; return 0;
-  case MSR_IA32_TSC: *value = rdtsc() + vmcb->control.tsc_offset; return 0;
-  default: return lvs_msr_get_common(v, index, value);
-  }
-}
-
-static int svm_set_msr(struct lvs_vcpu *v, u32 index, u64 value, bool guest) {
-  struct vmcb *vmcb = ((struct svm_vcpu *)v->vendor)->vmcb;
-  struct vmcb_save_area *a = &vmcb->save;
-  switch (index) {
-  case MSR_EFER:
-    if (value & ~(u64)EFER_ALLOWED)
-      return -EINVAL;
-    if (guest) /* LMA is the CPU's to set */
-      value = (value & ~(u64)EFER_LMA) | (a->efer & EFER_LMA);
-    a->efer = value | EFER_SVME;
-    return 0;
-  case MSR_STAR: a->star = value; return 0;
-  case MSR_LSTAR: case MSR_CSTAR: case MSR_FS_BASE: case MSR_GS_BASE:
-  case MSR_KERNEL_GS_BASE:
-    /* Addresses: canonical only (a non-canonical one would fault the
-     * host on the next VMLOAD/VMRUN). */
-    if (!canonical(value))
-      return -EINVAL;
-    if (index == MSR_LSTAR) a->lstar = value;
-    else if (index == MSR_CSTAR) a->cstar = value;
-    else if (index == MSR_FS_BASE) a->fs.base = value;
-    else if (index == MSR_GS_BASE) a->gs.base = value;
-    else a->kernel_gs_base = value;
-    return 0;
-  case MSR_SYSCALL_MASK: a->sfmask = value & 0xffffffffu; return 0;
-  case MSR_IA32_SYSENTER_CS: a->sysenter_cs = value & 0xffff; return 0;
-  case MSR_IA32_SYSENTER_ESP: a->sysenter_esp = value; return 0;
-  case MSR_IA32_SYSENTER_EIP: a->sysenter_eip = value; return 0;
-  case MSR_IA32_CR_PAT:
-    if (!pat_valid(value))
-      return -EINVAL;
-    a->g_pat = value;
-    return 0;
-  case MSR_IA32_TSC:
-    vmcb->control.tsc_offset = value - rdtsc();
-    return 0;
-  default:
-    return lvs_msr_set_common(v, index, value);
-  }
-}
-
-static int svm_inject(struct lvs_vcpu *v, const struct lvs_event *ev) {
-  struct vmcb_control_area *c = &((struct svm_vcpu *)v->vendor)->vmcb->control;
-  if (c->event_inj & SVM_EVTINJ_VALID)
-    return -EBUSY;
-  c->event_inj_err = ev->error_code;
-  c->event_inj = ev->vector | SVM_EVTINJ_VALID |
-                 (ev->kind == LVS_EVENT_EXCEPTION ? SVM_EVTINJ_TYPE_EXEPT
-                                                  : SVM_EVTINJ_TYPE_INTR) |
-                 (ev->has_error ? SVM_EVTINJ_VALID_ERR : 0);
-  return 0;
-}
-
-static int svm_set_debug(struct lvs_vcpu *v, const struct lvs_debug *d) {
-  struct svm_vcpu *s = v->vendor;
-  unsigned int bp = INTERCEPT_EXCEPTION_OFFSET + 3;
-  if (d->flags & LVS_DEBUG_HW_BP) {
-    for (int i = 0; i < 4; i++)
-      if (!canonical(d->dr[i]))
-        return -EINVAL;
-    if (d->dr7 >> 32)
-      return -EINVAL;
-  }
-  s->debug = d->flags;
-  memcpy(s->dr, d->dr, sizeof(s->dr));
-  s->dr7 = (d->flags & LVS_DEBUG_HW_BP) ? (d->dr7 | 0x400) & ~0x2000ull
-                                         : 0x400;
-  s->vmcb->save.dr7 = s->dr7;
-  if (d->flags & LVS_DEBUG_SW_BP)
-    s->vmcb->control.intercepts[bp / 32] |= 1u << (bp % 32);
-  else
-    s->vmcb->control.intercepts[bp / 32] &= ~(1u << (bp % 32));
-  return 0;
-}
-
 static void inject_exception(struct vmcb *vmcb, u8 vector, bool has_err,
                              u32 err) {
   vmcb->control.event_inj = vector | SVM_EVTINJ_VALID | SVM_EVTINJ_TYPE_EXEPT |
@@ -515,7 +298,7 @@ static void inject_exception(struct vmcb *vmcb, u8 vector, bool has_err,
  * does not save the next RIP). */
 static void skip_insn(struct svm_vcpu *s, unsigned int len) {
   struct vmcb *vmcb = s->vmcb;
-  if ((svm_features & LVS_FEAT_NRIPS) && vmcb->control.next_rip)
+  if ((lvs_svm_features & LVS_FEAT_NRIPS) && vmcb->control.next_rip)
     vmcb->save.rip = vmcb->control.next_rip;
   else
     vmcb->save.rip += len;
@@ -596,7 +379,7 @@ static int handle_npf(struct lvs_vcpu *v, struct svm_vcpu *s) {
   v->run->u.mmio.gpa = gpa;
   v->run->u.mmio.error_code = err;
   v->run->u.mmio.insn_len = 0;
-  if ((svm_features & LVS_FEAT_DECODE_ASSISTS) && c->insn_len <= 15) {
+  if ((lvs_svm_features & LVS_FEAT_DECODE_ASSISTS) && c->insn_len <= 15) {
     v->run->u.mmio.insn_len = c->insn_len;
     memcpy(v->run->u.mmio.insn, c->insn_bytes, c->insn_len);
   }
@@ -693,12 +476,12 @@ static int handle_exit(struct lvs_vcpu *v, struct svm_vcpu *s) {
     /* With decode assists the source register is in EXITINFO1 (bit 63
      * valid) and NRIPS gives the length; else user space decodes the
      * MOV and sets CR4 through LVS_SET_SREGS (svm_mmio.c). */
-    if ((svm_features & LVS_FEAT_DECODE_ASSISTS) &&
-        (svm_features & LVS_FEAT_NRIPS) && (c->exit_info_1 >> 63)) {
+    if ((lvs_svm_features & LVS_FEAT_DECODE_ASSISTS) &&
+        (lvs_svm_features & LVS_FEAT_NRIPS) && (c->exit_info_1 >> 63)) {
       unsigned int reg = c->exit_info_1 & 15;
       u64 val = reg == 0 ? vmcb->save.rax
                 : reg == 4 ? vmcb->save.rsp : s->gprs[reg];
-      if (val & ~cr4_allowed) {
+      if (val & ~lvs_svm_cr4_allowed) {
         inject_exception(vmcb, 13, true, 0);
         return LVS_RUN_AGAIN;
       }
