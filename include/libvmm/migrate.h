@@ -1,8 +1,8 @@
-/* libvmm/migrate.h — live migration of a VM over a stream (a connected
- * socket or pipe pair): iterative pre-copy of guest memory with the dirty
- * page log, then a short stop-and-copy of the last dirty pages and the
- * vCPU, interrupt-controller and device state (docs/migration.md has the
- * protocol and the convergence rule). */
+/* libvmm/migrate.h — live migration of a VM over a two-way stream (a
+ * connected unix or TCP socket): iterative pre-copy of guest memory with
+ * the dirty page log, then a short stop-and-copy of the last dirty pages
+ * and the vCPU, interrupt-controller and device state (docs/migration.md
+ * has the protocol and the convergence rule). */
 #ifndef LIBVMM_MIGRATE_H
 #define LIBVMM_MIGRATE_H
 

@@ -117,8 +117,10 @@ static int write_all(struct vmm__mig_stream *s, const void *buf, size_t n,
       else
         s->is_socket = 1;
     }
+    /* A pipe: at most PIPE_BUF, which poll() promised room for, so that
+     * a blocking descriptor does not block past the time limit. */
     if (s->is_socket == 0)
-      w = write(s->fd, p, n);
+      w = write(s->fd, p, n > 4096 ? 4096 : n);
     if (w < 0) {
       if (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK)
         continue;
