@@ -259,8 +259,8 @@ static int send_end(struct src *c) {
  * each later round the pages dirtied during the one before. Stop and
  * copy when (a) the pages left would take at most max_downtime_ms at the
  * bandwidth of the last round, or (b) max_rounds were made, or (c) three
- * rounds in a row did not shrink the dirty set (the guest writes faster
- * than the stream carries).
+ * rounds in a row left no fewer dirty pages than the best round so far
+ * (the guest writes about as fast as the stream carries).
  */
 static int precopy(struct src *c, const struct vmm__mig_opts *o) {
   int64_t n = take_dirty(c); /* start the log afresh; round 1 sends all */
@@ -278,7 +278,7 @@ static int precopy(struct src *c, const struct vmm__mig_opts *o) {
   if (rc < 0)
     return rc;
   c->rounds = 1;
-  uint64_t prev = UINT64_MAX;
+  uint64_t best = UINT64_MAX;
   unsigned no_progress = 0;
   for (;;) {
     uint64_t dt = vmm__now_ns() - t;
@@ -288,14 +288,17 @@ static int precopy(struct src *c, const struct vmm__mig_opts *o) {
     if (n < 0)
       return (int)n;
     double est_ms = bw > 0 ? (double)n * VMM__MIG_PAGE / bw : 0;
-    if ((uint64_t)n >= prev)
+    /* Progress: a dirty set smaller than any before (compared with the
+     * previous round only, a set that goes up and down never stops). */
+    if ((uint64_t)n >= best) {
       no_progress++;
-    else
+    } else {
+      best = (uint64_t)n;
       no_progress = 0;
+    }
     if (n == 0 || est_ms <= o->max_downtime_ms || c->rounds >= o->max_rounds ||
         no_progress >= 3)
       return 0;
-    prev = (uint64_t)n;
     t = vmm__now_ns();
     sent = 0;
     rc = send_round_mark(c, c->rounds + 1);
