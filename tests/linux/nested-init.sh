@@ -6,6 +6,8 @@
 /bin/busybox --install -s /bin
 export PATH=/bin
 mount -t devtmpfs dev /dev
+# devtmpfs has neither: the mounts below need their directories.
+mkdir -p /dev/pts /dev/shm
 mount -t proc proc /proc
 mount -t sysfs sys /sys
 # What udev would add and bash's process substitution needs.
@@ -20,7 +22,7 @@ done
 for m in $(cat /etc/modules.order); do
   insmod "/lib/modules/$(uname -r)/$m" || echo "nested: insmod $m failed"
 done
-[ -c /dev/kvm ] || echo "nested: there is no /dev/kvm (did kvm-amd load? is SVM in the CPU model?)"
+grep -q kvm-amd /etc/modules.order && [ ! -c /dev/kvm ] && echo "nested: there is no /dev/kvm (did kvm-amd load? is SVM in the CPU model?)"
 mkdir -p /host
 if ! mount -t 9p -o trans=virtio,version=9p2000.L,msize=512000,cache=none host /host; then
   echo "nested: mounting the host's root over 9p failed"

@@ -6,7 +6,11 @@
 # kernel package, mounts this machine's root over virtio-9p and runs
 # COMMAND there in the current directory, with the current environment.
 #
-# usage: tests/linux/nested.sh [--mem MiB] [--timeout SECONDS] -- COMMAND [ARG...]
+# usage: tests/linux/nested.sh [--mem MiB] [--timeout SECONDS] [--no-kvm] -- COMMAND [ARG...]
+# --no-kvm leaves kvm-amd out of the nested machine, so that another SVM
+# hypervisor (libvmm's own module, backends/svm) has its CPU; the word
+# `nestednokvm` on the nested kernel's command line says so to scripts
+# that refuse to load a hypervisor module anywhere else.
 # exit status: COMMAND's; 124 when the timeout (default 1800 s) ran out;
 # 125 when the nested machine could not be set up, the command's status
 # never came back, or the nested machine froze on every attempt.
@@ -22,16 +26,17 @@ set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/lib.sh"
 
-mem=4096 tmo=1800
+mem=4096 tmo=1800 kvm=kvm-amd
 while [ $# -gt 0 ]; do
   case "$1" in
     --mem) mem=$2; shift 2;;
     --timeout) tmo=$2; shift 2;;
+    --no-kvm) kvm=; shift;;
     --) shift; break;;
     *) break;;
   esac
 done
-[ $# -gt 0 ] || { echo "usage: $0 [--mem MiB] [--timeout S] -- COMMAND [ARG...]" >&2; exit 125; }
+[ $# -gt 0 ] || { echo "usage: $0 [--mem MiB] [--timeout S] [--no-kvm] -- COMMAND [ARG...]" >&2; exit 125; }
 die() { echo "nested: $*" >&2; exit 125; }
 command -v qemu-system-x86_64 >/dev/null || die "qemu-system-x86_64 is missing (qemu-system-x86)"
 [ -x /bin/busybox ] || die "/bin/busybox is missing (busybox-static)"
@@ -41,10 +46,11 @@ kdir=$("$here/fetch-kernel.sh" | tail -n 1) || die "could not fetch the stock ke
 release=$(cat "$kdir/version")
 
 # The initramfs, rebuilt when this script, its init or the kernel changes.
-key=$(cat "$0" "$here/nested-init.sh" "$here/lib.sh" "$kdir/version" | sha256sum | cut -c1-16)
+key=$( (cat "$0" "$here/nested-init.sh" "$here/lib.sh" "$kdir/version"; echo "$kvm") | sha256sum | cut -c1-16)
 rd=$kdir/nested-$key.cpio.gz
 if [ ! -f "$rd" ]; then
-  order=$(linux_module_order "$kdir" kvm-amd virtio_pci 9pnet_virtio 9p) ||
+  # shellcheck disable=SC2086 # $kvm is one module name or none
+  order=$(linux_module_order "$kdir" $kvm virtio_pci 9pnet_virtio 9p) ||
     die "resolving the nested machine's modules failed"
   work=$(mktemp -d)
   r=$work/root
@@ -132,7 +138,7 @@ attempt() {
     -nographic -nodefaults -no-reboot -serial stdio \
     -monitor "unix:$mon,server=on,wait=off" \
     -kernel "$kdir/vmlinuz" -initrd "$rd" \
-    -append "console=ttyS0 quiet panic=-1 libvmm.nestedjob=$job" \
+    -append "console=ttyS0 quiet panic=-1 libvmm.nestedjob=$job${kvm:- nestednokvm}" \
     -virtfs "local,path=/,mount_tag=host,security_model=passthrough,multidevs=remap,id=host" \
     </dev/null &
   qpid=$!

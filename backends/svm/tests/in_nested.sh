@@ -17,8 +17,12 @@ echo "== module tests"
 echo "== unload with a VM open"
 "$kt" --hold > /dev/shm/lvs-hold.out 2>&1 &
 holder=$!
-for _ in $(seq 50); do grep -q holding /dev/shm/lvs-hold.out 2>/dev/null && break; sleep 0.1; done
-if rmm libvmm_svm 2>/dev/null; then echo "FAIL: rmmod succeeded with a VM open"; rc=1; ins "$ko"
+# The nested CPU is emulated and shared: give the holder up to 60 s to
+# have its VM open, and say so when it never does (not an unload result).
+for _ in $(seq 600); do grep -q holding /dev/shm/lvs-hold.out 2>/dev/null && break; sleep 0.1; done
+if ! grep -q holding /dev/shm/lvs-hold.out 2>/dev/null; then
+  echo "FAIL: the holder did not open a VM within 60 s:"; cat /dev/shm/lvs-hold.out; rc=1
+elif rmm libvmm_svm 2>/dev/null; then echo "FAIL: rmmod succeeded with a VM open"; rc=1; ins "$ko"
 else echo "ok: rmmod refused while a VM is open"; fi
 kill "$holder"; wait "$holder" 2>/dev/null
 if [ $# -gt 0 ]; then

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # backends/svm/tests/nested.sh — the "svm" backend's tests, run from the
 # host: builds the module (kmod/build.sh) and the module test, then, in
-# ONE nested machine (../shared/tools/nested-kvm.sh --no-kvm, where SVM
+# ONE nested machine (tests/linux/nested.sh --no-kvm, where SVM
 # is free for our module), loads it and runs the module tests, the unload
 # test and the conformance suite on --backend svm (in_nested.sh).
 # usage: backends/svm/tests/nested.sh BUILDDIR [conformance args, e.g. --test guests/hello]
@@ -11,9 +11,11 @@ set -u
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../../.." && pwd)
 build=$(cd "${1:?usage: nested.sh BUILDDIR}" && pwd); shift
-nested=${NESTED_KVM:-$root/../shared/tools/nested-kvm.sh}
-[ -x "$nested" ] || nested=/work/shared/tools/nested-kvm.sh
-[ -x "$nested" ] || { echo "SKIP: nested-kvm.sh not found"; exit 77; }
+# The project's own nested machine (tests/linux/nested.sh, which CI has on
+# a clean clone); NESTED_KVM may name another with the same options
+# (--no-kvm, --timeout), e.g. ../shared/tools/nested-kvm.sh.
+nested=${NESTED_KVM:-$root/tests/linux/nested.sh}
+[ -x "$nested" ] || { echo "SKIP: $nested not found"; exit 77; }
 command -v qemu-system-x86_64 >/dev/null || { echo "SKIP: no qemu-system-x86_64"; exit 77; }
 out=${LVS_OUT:-/tmp/libvmm-svm-test.$$}
 ko=$("$here/../kmod/build.sh" "$out/kmod") || exit $?
