@@ -54,7 +54,9 @@ int vmm_sandbox_apply_current_thread(uint32_t flags) {
     return vmm__error(VMM_EINVAL, "vmm_sandbox_apply_current_thread: flags "
                       "0x%x (VMM_SANDBOX_ON and VMM_SANDBOX_KILL only, ON "
                       "required)", flags);
-  int rc = vmm__sandbox_prepare(flags);
+  int rc = vmm_sandbox_available();
+  if (rc == 0)
+    rc = vmm__sandbox_prepare(flags);
   if (rc < 0)
     return vmm__error_prefix(rc, "vmm_sandbox_apply_current_thread");
   return vmm__sandbox_enter(flags);
@@ -223,6 +225,12 @@ static int build(uint32_t flags, struct sock_fprog *out) {
 }
 
 int vmm_sandbox_available(void) {
+  /* Valgrind implements no seccomp (it warns about the unknown system
+   * call on stderr) and its translator needs executable memory anyway. */
+  const char *preload = getenv("LD_PRELOAD");
+  if (preload && strstr(preload, "vgpreload"))
+    return vmm__error(VMM_ENOTSUP, "the sandbox is not available under "
+                      "valgrind");
   /* Asking the kernel for an action it knows tells whether seccomp
    * filters exist here without installing one. */
   uint32_t action = SECCOMP_RET_ERRNO;
