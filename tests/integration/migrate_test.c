@@ -102,6 +102,19 @@ static vmm_vm_t *make_source_with(const char *extra, uint32_t sandbox) {
 
 static vmm_vm_t *make_source(void) { return make_source_with("", 0); }
 
+/* This program's own path, read once: exec'ing "/proc/self/exe" under
+ * valgrind would start valgrind's tool, not this test. */
+static const char *self_exe(void) {
+  static char path[4096];
+  if (!path[0]) {
+    ssize_t n = readlink("/proc/self/exe", path, sizeof(path) - 1);
+    if (n <= 0)
+      return "/proc/self/exe";
+    path[n] = '\0';
+  }
+  return path;
+}
+
 /* Starts this program as the destination on the other end of a
  * socketpair; *fd is our end. `cut` "" or TYPE:N (see dest_main). */
 static pid_t spawn_dest(int *fd, const char *cut) {
@@ -114,7 +127,7 @@ static pid_t spawn_dest(int *fd, const char *cut) {
     int child = dup(sv[1]); /* without CLOEXEC */
     char fdstr[16];
     snprintf(fdstr, sizeof(fdstr), "%d", child);
-    execl("/proc/self/exe", "migrate_test", "--dest", fdstr, "--cut", cut,
+    execl(self_exe(), "migrate_test", "--dest", fdstr, "--cut", cut,
           (char *)NULL);
     _exit(127);
   }
@@ -465,7 +478,7 @@ static int listen_main(const char *path, bool stall) {
 static pid_t spawn_listener(const char *path, bool stall) {
   pid_t pid = fork();
   if (pid == 0) {
-    execl("/proc/self/exe", "migrate_test", "--listen", path,
+    execl(self_exe(), "migrate_test", "--listen", path,
           stall ? "--stall" : "", (char *)NULL);
     _exit(127);
   }
