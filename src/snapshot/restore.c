@@ -205,19 +205,120 @@ static int manifest_load(const char *dir, struct manifest *m) {
   return 0;
 }
 
-/* Checks a memory file's CRC-32C by reading it (VMM_RESTORE_F_VERIFY). */
+/* Checks a memory file's CRC-32C by reading it (VMM_RESTORE_F_VERIFY).
+ * read(), not a mapping: a fault on a hole of a file on a full tmpfs
+ * raises SIGBUS, a read of it just returns zeros. */
 static int verify_file(int fd, const char *path, const struct snap_file *f) {
-  if (f->size == 0)
+  enum { CHUNK = 1 << 20 };
+  uint8_t *buf = malloc(CHUNK);
+  if (!buf)
+    return vmm__error(VMM_ENOMEM, "verifying \"%s\": out of memory", path);
+  uint32_t crc = 0;
+  int rc = 0;
+  for (uint64_t off = 0; off < f->size && rc == 0;) {
+    size_t want = f->size - off < CHUNK ? (size_t)(f->size - off) : CHUNK;
+    ssize_t n = pread(fd, buf, want, (off_t)off);
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n <= 0) {
+      rc = vmm__error(VMM_EIO, "reading \"%s\": %s", path,
+                      n < 0 ? strerror(errno) : "file shrank");
+      break;
+    }
+    crc = vmm__crc32c(crc, buf, (size_t)n);
+    off += (uint64_t)n;
+  }
+  free(buf);
+  if (rc == 0 && crc != f->crc)
+    rc = vmm__error(VMM_EINVAL, "\"%s\": checksum mismatch (CRC-32C "
+                    "0x%08x, manifest says 0x%08x): the file is corrupted",
+                    path, crc, f->crc);
+  return rc;
+}
+
+/* Reads [off, off + len) of the file into guest memory at `dst`. */
+static int read_range(int fd, const char *path, uint8_t *dst, uint64_t off,
+                      uint64_t len) {
+  for (uint64_t done = 0; done < len;) {
+    ssize_t n = pread(fd, dst + done, len - done, (off_t)(off + done));
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n <= 0)
+      return vmm__error(VMM_EIO, "reading \"%s\": %s", path,
+                        n < 0 ? strerror(errno) : "file shrank");
+    done += (uint64_t)n;
+  }
+  return 0;
+}
+
+/* More data extents than this in one memory file are read into memory
+ * instead of mapped: each mapping is a VMA, and a process has a limit. */
+#define MAX_MAPPED_EXTENTS 4096
+
+/*
+ * Puts a memory file into a region's own memory: zeroed anonymous memory
+ * at the same address (the backend's slot keeps pointing there) with the
+ * file's data extents mapped copy-on-write over it. Holes are never
+ * mapped from the file: a fault on a hole of a file on a full tmpfs raises
+ * SIGBUS, in the guest's KVM_RUN or in a device model, so holes stay
+ * anonymous zero pages. A file system without SEEK_DATA gets one mapping
+ * of the whole file.
+ */
+static int map_memory(int fd, const char *path, struct vmm__memslot *s) {
+  long page = sysconf(_SC_PAGESIZE);
+  uint64_t pg = page > 0 ? (uint64_t)page : 4096;
+  if (mmap(s->hva, s->size, PROT_READ | PROT_WRITE,
+           MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | MAP_NORESERVE, -1,
+           0) == MAP_FAILED)
+    return vmm__error(VMM_ENOMEM, "mmap over the region for \"%s\": %s",
+                      path, strerror(errno));
+  /* Count the extents first: many small ones are read, not mapped. */
+  size_t extents = 0;
+  for (off_t d = 0; (uint64_t)d < s->size; extents++) {
+    d = lseek(fd, d, SEEK_DATA);
+    if (d < 0)
+      break;
+    off_t h = lseek(fd, d, SEEK_HOLE);
+    if (h < 0) {
+      d = -1;
+      break;
+    }
+    d = h;
+  }
+  bool seek_ok = lseek(fd, 0, SEEK_DATA) >= 0 || errno == ENXIO;
+  if (!seek_ok) {
+    if (mmap(s->hva, s->size, PROT_READ | PROT_WRITE,
+             MAP_PRIVATE | MAP_FIXED | MAP_NORESERVE, fd, 0) == MAP_FAILED)
+      return vmm__error(VMM_ENOMEM, "mmap \"%s\": %s", path,
+                        strerror(errno));
     return 0;
-  void *p = mmap(NULL, f->size, PROT_READ, MAP_PRIVATE, fd, 0);
-  if (p == MAP_FAILED)
-    return vmm__error(VMM_EIO, "mmap \"%s\": %s", path, strerror(errno));
-  uint32_t crc = vmm__crc32c(0, p, f->size);
-  munmap(p, f->size);
-  if (crc != f->crc)
-    return vmm__error(VMM_EINVAL, "\"%s\": checksum mismatch (CRC-32C "
-                      "0x%08x, manifest says 0x%08x): the file is corrupted",
-                      path, crc, f->crc);
+  }
+  bool map = extents <= MAX_MAPPED_EXTENTS;
+  for (off_t d = 0; (uint64_t)d < s->size;) {
+    d = lseek(fd, d, SEEK_DATA);
+    if (d < 0)
+      break; /* ENXIO: no data after d */
+    off_t h = lseek(fd, d, SEEK_HOLE);
+    if (h < 0 || (uint64_t)h > s->size)
+      h = (off_t)s->size;
+    uint64_t start = (uint64_t)d & ~(pg - 1);
+    uint64_t end = ((uint64_t)h + pg - 1) & ~(pg - 1);
+    if (end > s->size)
+      end = s->size;
+    if (map) {
+      if (mmap(s->hva + start, end - start, PROT_READ | PROT_WRITE,
+               MAP_PRIVATE | MAP_FIXED | MAP_NORESERVE, fd,
+               (off_t)start) == MAP_FAILED)
+        return vmm__error(VMM_ENOMEM, "mmap \"%s\": %s", path,
+                          strerror(errno));
+    } else {
+      int rc = read_range(fd, path, (uint8_t *)s->hva + start, start,
+                          end - start);
+      if (rc < 0)
+        return rc;
+    }
+    d = h;
+  }
   return 0;
 }
 
@@ -257,24 +358,10 @@ static int load_memory(vmm_vm_t *vm, const char *dir,
                (rc = verify_file(fd, path, f)) < 0) {
       /* rc set */
     } else if (((vmm_mem_region_t *)s->owner)->owned) {
-      /* Copy-on-write over the region's own mapping, at the same address
-       * (the backend's slot keeps pointing there). */
-      void *p = mmap(s->hva, s->size, PROT_READ | PROT_WRITE,
-                     MAP_PRIVATE | MAP_FIXED | MAP_NORESERVE, fd, 0);
-      if (p == MAP_FAILED)
-        rc = vmm__error(VMM_ENOMEM, "mmap \"%s\": %s", path, strerror(errno));
+      rc = map_memory(fd, path, s);
     } else {
       /* The caller's memory: read into it. */
-      for (uint64_t off = 0; off < s->size && rc == 0;) {
-        ssize_t n = pread(fd, s->hva + off, s->size - off, (off_t)off);
-        if (n < 0 && errno == EINTR)
-          continue;
-        if (n <= 0)
-          rc = vmm__error(VMM_EIO, "reading \"%s\": %s", path,
-                          n < 0 ? strerror(errno) : "file shrank");
-        else
-          off += (uint64_t)n;
-      }
+      rc = read_range(fd, path, (uint8_t *)s->hva, 0, s->size);
     }
     close(fd);
   }

@@ -4,7 +4,7 @@
  * goes on exactly where it was; damaged, truncated and foreign snapshots
  * are refused; a process killed in the middle of a snapshot leaves the
  * previous one intact; a VM with API handlers restores into a VM the
- * caller built.
+ * caller built; a snapshot on a full disk fails cleanly.
  *
  *   snapshot_test --backend kvm --guest snapshot PATH --guest spin PATH
  */
@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -484,6 +485,92 @@ out:
   remove_tmpdir();
 }
 
+/* ---- a snapshot directory on a full disk --------------------------------- */
+
+/* The spin guest's VM from a description, started. */
+static vmm_vm_t *spin_vm(void) {
+  char cfg[8192], spin[4096];
+  const char *g = test_guest_path("spin");
+  if (!EXPECT_TRUE(g && realpath(g, spin)))
+    return NULL;
+  snprintf(cfg, sizeof(cfg),
+           "{\"backend\": \"%s\", \"memory\": [{\"gpa\": 0, \"size\": "
+           "\"4M\"}], \"vcpus\": {\"count\": 1}, \"payload\": {\"type\": "
+           "\"elf\", \"path\": \"%s\"}, \"devices\": [{\"type\": \"rtc\"}]}",
+           test_backend, spin);
+  vmm_config_t *c = NULL;
+  vmm_vm_t *vm = NULL;
+  if (EXPECT_OK(vmm_config_parse(cfg, strlen(cfg), &c)) &&
+      EXPECT_OK(vmm_vm_create_from_config(c, &vm)) &&
+      !EXPECT_OK(vmm_vm_start(vm))) {
+    vmm_vm_destroy(vm);
+    vm = NULL;
+  }
+  vmm_config_free(c);
+  return vm;
+}
+
+/* A snapshot that runs out of space fails with VMM_ENOSPC, leaves no
+ * half-written directory and the previous snapshot as it was, and the VM
+ * runs on; with space again the next snapshot succeeds. Needs root for
+ * its own small tmpfs (skipped as a note otherwise). */
+static void test_full_disk(void) {
+  if (!make_tmpdir())
+    return;
+  vmm_vm_t *vm = NULL;
+  bool mounted = false;
+  if (mount("tmpfs", tmpdir, "tmpfs", MS_NOSUID | MS_NODEV, "size=8m") != 0) {
+    note("skipped: cannot mount a tmpfs (%s); needs root", strerror(errno));
+    goto out;
+  }
+  mounted = true;
+  char snap[256], manifest[300], filler[256];
+  path_in(snap, sizeof(snap), "snap");
+  path_in(filler, sizeof(filler), "filler");
+  snprintf(manifest, sizeof(manifest), "%s/manifest.json", snap);
+  if (!(vm = spin_vm()) || !EXPECT_OK(vmm_vm_snapshot(vm, snap)))
+    goto out;
+  size_t len0 = 0;
+  char *before = test_read_file(manifest, &len0);
+  /* Fill what is left. */
+  int fd = open(filler, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  static const uint8_t chunk[4096];
+  while (fd >= 0 && write(fd, chunk, sizeof(chunk)) > 0)
+    ;
+  if (fd >= 0)
+    close(fd);
+  int rc = vmm_vm_snapshot(vm, snap);
+  const char *msg = vmm_last_error();
+  EXPECT_TRUEF(rc == VMM_ENOSPC && strstr(msg, "vmm_vm_snapshot"),
+               "snapshot on a full disk: rc %s, \"%s\"", vmm_err_name(rc),
+               msg);
+  EXPECT_EQ(vmm_vm_state(vm), VMM_VM_RUNNING);
+  char cmd[512];
+  snprintf(cmd, sizeof(cmd), "ls -a '%s' | grep -q '^\\.snap\\.tmp-'",
+           tmpdir);
+  EXPECT_TRUEF(system(cmd) != 0, "a half-written snapshot was left behind");
+  size_t len1 = 0;
+  char *after = test_read_file(manifest, &len1);
+  EXPECT_TRUE(before && after && len0 == len1 &&
+              memcmp(before, after, len0) == 0);
+  free(before);
+  free(after);
+  vmm_restore_opts_t o = VMM_RESTORE_OPTS_INIT;
+  o.flags = VMM_RESTORE_F_VERIFY | VMM_RESTORE_F_NO_START;
+  vmm_vm_t *r = NULL;
+  if (EXPECT_OK(vmm_vm_restore(snap, &o, &r)))
+    vmm_vm_destroy(r);
+  /* Space again: the VM was not harmed by the failed attempt. */
+  EXPECT_OK(unlink(filler));
+  EXPECT_OK(vmm_vm_snapshot(vm, snap));
+  EXPECT_EQ(vmm_vm_state(vm), VMM_VM_RUNNING);
+out:
+  vmm_vm_destroy(vm);
+  if (mounted) /* its files go with it */
+    EXPECT_OK(umount(tmpdir));
+  remove_tmpdir();
+}
+
 /* ---- into a VM the caller built ------------------------------------------ */
 
 static void test_restore_into(void) {
@@ -541,6 +628,7 @@ static const struct test_def tests[] = {
     {"refused", test_refused},
     {"killed_midway", test_killed_midway},
     {"restore_into", test_restore_into},
+    {"full_disk", test_full_disk},
     {NULL, NULL},
 };
 
