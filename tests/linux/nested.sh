@@ -26,12 +26,12 @@ set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/lib.sh"
 
-mem=4096 tmo=1800 kvm=kvm-amd
+mem=4096 tmo=1800 kvm=kvm-amd nokvm=
 while [ $# -gt 0 ]; do
   case "$1" in
     --mem) mem=$2; shift 2;;
     --timeout) tmo=$2; shift 2;;
-    --no-kvm) kvm=; shift;;
+    --no-kvm) kvm= nokvm=" nestednokvm"; shift;;
     --) shift; break;;
     *) break;;
   esac
@@ -138,7 +138,7 @@ attempt() {
     -nographic -nodefaults -no-reboot -serial stdio \
     -monitor "unix:$mon,server=on,wait=off" \
     -kernel "$kdir/vmlinuz" -initrd "$rd" \
-    -append "console=ttyS0 quiet panic=-1 libvmm.nestedjob=$job${kvm:- nestednokvm}" \
+    -append "console=ttyS0 quiet panic=-1 libvmm.nestedjob=$job$nokvm" \
     -virtfs "local,path=/,mount_tag=host,security_model=passthrough,multidevs=remap,id=host" \
     </dev/null &
   qpid=$!
