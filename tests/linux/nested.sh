@@ -133,12 +133,17 @@ PY
 # once in twenty Linux boots under its kvm-amd: docs/linux.md, "The
 # intermittent stall on the nested KVM"), 125 when the status never came.
 attempt() {
+  # nohz=off highres=off: the nested kernel's tick is the local APIC timer
+  # in periodic mode, which QEMU re-arms itself, instead of one-shot timers
+  # the kernel re-arms from its interrupt — a guess against the freezes in
+  # which a guest vCPU spinning with interrupts on kept the nested CPU for
+  # minutes (docs/linux.md, "The intermittent stall on the nested KVM").
   rm -f "$job/status" "$job/heartbeat" "$mon"
   qemu-system-x86_64 -accel tcg -cpu qemu64,+svm -smp 1 -m "$mem" \
     -nographic -nodefaults -no-reboot -serial stdio \
     -monitor "unix:$mon,server=on,wait=off" \
     -kernel "$kdir/vmlinuz" -initrd "$rd" \
-    -append "console=ttyS0 quiet panic=-1 libvmm.nestedjob=$job$nokvm" \
+    -append "console=ttyS0 quiet panic=-1 nohz=off highres=off libvmm.nestedjob=$job$nokvm" \
     -virtfs "local,path=/,mount_tag=host,security_model=passthrough,multidevs=remap,id=host" \
     </dev/null &
   qpid=$!
