@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "error.h"
+#include "x86/regs_fields.h"
 #include "kvm_internal.h"
 
 static int ioctl_error(const struct kvm_vcpu *v, const char *what) {
@@ -216,17 +217,13 @@ __attribute__((hot)) int vmm__kvm_vcpu_run(void *bvcpu, vmm_exit_t *exit) {
 
 /* ---- registers ------------------------------------------------------ */
 
-#define GPRS(X)                                                               \
-  X(rax) X(rbx) X(rcx) X(rdx) X(rsi) X(rdi) X(rsp) X(rbp) X(r8) X(r9)         \
-  X(r10) X(r11) X(r12) X(r13) X(r14) X(r15) X(rip) X(rflags)
-
 int vmm__kvm_get_regs(void *bvcpu, vmm_regs_t *regs) {
   struct kvm_vcpu *v = bvcpu;
   struct kvm_regs k;
   if (ioctl(v->fd, KVM_GET_REGS, &k) < 0)
     return ioctl_error(v, "KVM_GET_REGS");
 #define TO(f) regs->f = k.f;
-  GPRS(TO)
+  VMM__X86_GPRS(TO)
 #undef TO
   return 0;
 }
@@ -235,15 +232,13 @@ int vmm__kvm_set_regs(void *bvcpu, const vmm_regs_t *regs) {
   struct kvm_vcpu *v = bvcpu;
   struct kvm_regs k;
 #define FROM(f) k.f = regs->f;
-  GPRS(FROM)
+  VMM__X86_GPRS(FROM)
 #undef FROM
   if (ioctl(v->fd, KVM_SET_REGS, &k) < 0)
     return ioctl_error(v, "KVM_SET_REGS");
   return 0;
 }
 
-#define SEGS(X) X(cs) X(ds) X(es) X(fs) X(gs) X(ss) X(tr) X(ldt)
-#define CTRL_REGS(X) X(cr0) X(cr2) X(cr3) X(cr4) X(cr8) X(efer) X(apic_base)
 
 int vmm__kvm_get_sregs(void *bvcpu, vmm_sregs_t *s) {
   struct kvm_vcpu *v = bvcpu;
@@ -261,12 +256,12 @@ int vmm__kvm_get_sregs(void *bvcpu, vmm_sregs_t *s) {
     d->db = src->db, d->s = src->s, d->l = src->l, d->g = src->g;             \
     d->avl = src->avl, d->unusable = src->unusable;                           \
   } while (0);
-  SEGS(ONE_SEG)
+  VMM__X86_SEGS(ONE_SEG)
 #undef ONE_SEG
   s->gdt.base = k.gdt.base, s->gdt.limit = k.gdt.limit;
   s->idt.base = k.idt.base, s->idt.limit = k.idt.limit;
 #define C(f) s->f = k.f;
-  CTRL_REGS(C)
+  VMM__X86_CTRL_REGS(C)
 #undef C
   return 0;
 }
@@ -288,12 +283,12 @@ int vmm__kvm_set_sregs(void *bvcpu, const vmm_sregs_t *s) {
     d->db = src->db, d->s = src->s, d->l = src->l, d->g = src->g;             \
     d->avl = src->avl, d->unusable = src->unusable;                           \
   } while (0);
-  SEGS(ONE_SEG)
+  VMM__X86_SEGS(ONE_SEG)
 #undef ONE_SEG
   k.gdt.base = s->gdt.base, k.gdt.limit = s->gdt.limit;
   k.idt.base = s->idt.base, k.idt.limit = s->idt.limit;
 #define C(f) k.f = s->f;
-  CTRL_REGS(C)
+  VMM__X86_CTRL_REGS(C)
 #undef C
   if (ioctl(v->fd, KVM_SET_SREGS, &k) < 0) {
     v->sregs_valid = false;

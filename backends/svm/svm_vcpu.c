@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "error.h"
+#include "x86/regs_fields.h"
 #include "svm_internal.h"
 
 int vmm__svm_ioctl_error(const struct svm_vcpu *v, const char *what) {
@@ -198,17 +199,13 @@ __attribute__((hot)) int vmm__svm_vcpu_run(void *bvcpu, vmm_exit_t *exit) {
 
 /* ---- registers ---------------------------------------------------------- */
 
-#define GPRS(X)                                                               \
-  X(rax) X(rbx) X(rcx) X(rdx) X(rsi) X(rdi) X(rsp) X(rbp) X(r8) X(r9)         \
-  X(r10) X(r11) X(r12) X(r13) X(r14) X(r15) X(rip) X(rflags)
-
 int vmm__svm_get_regs(void *bvcpu, vmm_regs_t *regs) {
   struct svm_vcpu *v = bvcpu;
   struct lvs_regs k;
   if (vmm__svm_ioctl(v->fd, LVS_GET_REGS, &k) < 0)
     return vmm__svm_ioctl_error(v, "LVS_GET_REGS");
 #define TO(f) regs->f = k.f;
-  GPRS(TO)
+  VMM__X86_GPRS(TO)
 #undef TO
   return 0;
 }
@@ -217,7 +214,7 @@ int vmm__svm_set_regs(void *bvcpu, const vmm_regs_t *regs) {
   struct svm_vcpu *v = bvcpu;
   struct lvs_regs k;
 #define FROM(f) k.f = regs->f;
-  GPRS(FROM)
+  VMM__X86_GPRS(FROM)
 #undef FROM
   if (vmm__svm_ioctl(v->fd, LVS_SET_REGS, &k) < 0)
     return vmm__svm_ioctl_error(v, "LVS_SET_REGS");
@@ -251,8 +248,6 @@ static void seg_to(struct lvs_segment *d, const vmm_segment_t *s) {
                            (s->db & 1) << 10 | (s->g & 1) << 11);
 }
 
-#define SEGS(X) X(cs) X(ds) X(es) X(fs) X(gs) X(ss) X(tr) X(ldt)
-#define CTRL_REGS(X) X(cr0) X(cr2) X(cr3) X(cr4) X(cr8) X(efer) X(apic_base)
 
 int vmm__svm_get_sregs(void *bvcpu, vmm_sregs_t *s) {
   struct svm_vcpu *v = bvcpu;
@@ -261,12 +256,12 @@ int vmm__svm_get_sregs(void *bvcpu, vmm_sregs_t *s) {
     return vmm__svm_ioctl_error(v, "LVS_GET_SREGS");
   memset(s, 0, sizeof(*s));
 #define ONE(seg_) seg_from(&s->seg_, &k.seg_);
-  SEGS(ONE)
+  VMM__X86_SEGS(ONE)
 #undef ONE
   s->gdt.base = k.gdt.base, s->gdt.limit = (uint16_t)k.gdt.limit;
   s->idt.base = k.idt.base, s->idt.limit = (uint16_t)k.idt.limit;
 #define C(f) s->f = k.f;
-  CTRL_REGS(C)
+  VMM__X86_CTRL_REGS(C)
 #undef C
   return 0;
 }
@@ -276,12 +271,12 @@ int vmm__svm_set_sregs(void *bvcpu, const vmm_sregs_t *s) {
   struct lvs_sregs k;
   memset(&k, 0, sizeof(k));
 #define ONE(seg_) seg_to(&k.seg_, &s->seg_);
-  SEGS(ONE)
+  VMM__X86_SEGS(ONE)
 #undef ONE
   k.gdt.base = s->gdt.base, k.gdt.limit = s->gdt.limit;
   k.idt.base = s->idt.base, k.idt.limit = s->idt.limit;
 #define C(f) k.f = s->f;
-  CTRL_REGS(C)
+  VMM__X86_CTRL_REGS(C)
 #undef C
   if (vmm__svm_ioctl(v->fd, LVS_SET_SREGS, &k) < 0)
     return vmm__svm_ioctl_error(v, "LVS_SET_SREGS");
