@@ -27,6 +27,7 @@ packages=(
   python3-setuptools python3-wheel
   gdb                            # the gdb stub test (tests/integration/gdb_test.py)
   valgrind                       # meson test --setup valgrind (tests/meson.build)
+  make                           # building libvmm's SVM module against the kernel headers (backends/svm/kmod/build.sh)
 )
 
 # --list: print the package names (CI installs them itself).

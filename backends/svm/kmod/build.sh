@@ -20,6 +20,10 @@ if [ ! -d "$kdir" ]; then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "linux-headers-$ver" >/dev/null 2>&1 \
     || { echo "build.sh: cannot install linux-headers-$ver" >&2; exit 77; }
 fi
+if ! command -v make >/dev/null; then
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq make >/dev/null 2>&1 \
+    || { echo "build.sh: make is missing and cannot be installed" >&2; exit 77; }
+fi
 rm -rf "$out"; mkdir -p "$out"
 cp "$here"/*.c "$here"/*.h "$here"/*.S "$here"/Kbuild "$out"/
 make -s -C "$kdir" M="$out" modules >&2
