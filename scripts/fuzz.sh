@@ -11,7 +11,8 @@
 # added (corpus-NAME/, the checked-in seeds are not touched) and any
 # crashing input (crash-*, leak-*, timeout-*). ONLY (default: all) is a
 # space-separated list of target names to run. Exit status 1 when a target
-# found something (whatever else), 2 when a target is missing.
+# found something (whatever else), 2 when a target is missing or was
+# interrupted.
 set -u
 secs=${1:-30}
 here=$(cd "$(dirname "$0")/.." && pwd)
@@ -48,6 +49,10 @@ for t in config:corpus gdb_packet:corpus-gdb virtq:corpus-virtq \
   cov=$(grep -o 'cov: [0-9]*' "$log" | tail -1)
   if [ $rc -eq 0 ]; then
     echo "$name: ${secs}s, ${runs:-?} runs, ${speed:-?} exec/s, ${cov:-cov: ?}: nothing found"
+  elif [ $rc -eq 72 ] && grep -q 'libFuzzer: run interrupted' "$log"; then
+    # libFuzzer's exit status when a signal (SIGINT/SIGTERM) stopped it.
+    echo "$name: interrupted by a signal after ${runs:-?} runs: not a finding"
+    [ $status -eq 1 ] || status=2
   else
     status=1
     found=$(find "$out" -maxdepth 1 -name "$name-*" | tr '\n' ' ')
