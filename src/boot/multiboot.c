@@ -303,8 +303,11 @@ static int plan_elf(const uint8_t *img, size_t len, const vmm__e820_t *map,
   p->kernel_start = segs[0].paddr;
   p->kernel_end = segs[n - 1].paddr + segs[n - 1].memsz;
   for (size_t i = 0; i < n && rc == 0; i++) {
+    /* A segment with nothing in the file may name any offset: the
+     * pointer is formed only for bytes that were checked to be there. */
     rc = add_chunk(p, segs[i].paddr, segs[i].filesz,
-                   img + segs[i].offset, "kernel segment");
+                   segs[i].filesz ? img + segs[i].offset : NULL,
+                   "kernel segment");
     if (rc == 0)
       rc = add_chunk(p, segs[i].paddr + segs[i].filesz,
                      segs[i].memsz - segs[i].filesz, NULL, "kernel bss");

@@ -491,8 +491,11 @@ def snapshot_restore():
     on its own --control socket and stops with the status given there;
     --describe with --restore shows the saved VM."""
     with Scratch(sockets=True) as s:
-        sock, snap = s.path("ctl.sock"), s.path("snap")
+        snap = s.path("snap")
         for n, flags in enumerate(([], ["--no-sandbox"])):
+            # A socket path per run: the first run's file must not pass
+            # for the second's before that one listens.
+            sock = s.path("ctl%d.sock" % n)
             uart = s.path("uart%d.log" % n)
             cfg = s.write("vm.json",
                           launch_cfg("hang", console=file_console(uart)))
