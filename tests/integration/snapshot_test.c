@@ -303,12 +303,12 @@ static void test_cross_process_pci(void) { cross_process(true); }
 
 /* ---- refused snapshots -------------------------------------------------- */
 
-/* A small snapshot of the spin guest (a VM from a description). */
-static bool spin_snapshot(const char *dir) {
+/* The spin guest's VM from a description, started. */
+static vmm_vm_t *spin_vm(void) {
   char cfg[8192], spin[4096];
   const char *g = test_guest_path("spin");
   if (!EXPECT_TRUE(g && realpath(g, spin)))
-    return false;
+    return NULL;
   snprintf(cfg, sizeof(cfg),
            "{\"backend\": \"%s\", \"memory\": [{\"gpa\": 0, \"size\": "
            "\"4M\"}], \"vcpus\": {\"count\": 1}, \"payload\": {\"type\": "
@@ -316,11 +316,20 @@ static bool spin_snapshot(const char *dir) {
            test_backend, spin);
   vmm_config_t *c = NULL;
   vmm_vm_t *vm = NULL;
-  bool ok = EXPECT_OK(vmm_config_parse(cfg, strlen(cfg), &c)) &&
-            EXPECT_OK(vmm_vm_create_from_config(c, &vm)) &&
-            EXPECT_OK(vmm_vm_start(vm)) &&
-            EXPECT_OK(vmm_vm_snapshot(vm, dir));
+  if (EXPECT_OK(vmm_config_parse(cfg, strlen(cfg), &c)) &&
+      EXPECT_OK(vmm_vm_create_from_config(c, &vm)) &&
+      !EXPECT_OK(vmm_vm_start(vm))) {
+    vmm_vm_destroy(vm);
+    vm = NULL;
+  }
   vmm_config_free(c);
+  return vm;
+}
+
+/* A small snapshot of the spin guest (a VM from a description). */
+static bool spin_snapshot(const char *dir) {
+  vmm_vm_t *vm = spin_vm();
+  bool ok = vm && EXPECT_OK(vmm_vm_snapshot(vm, dir));
   vmm_vm_destroy(vm);
   return ok;
 }
@@ -486,29 +495,6 @@ out:
 }
 
 /* ---- a snapshot directory on a full disk --------------------------------- */
-
-/* The spin guest's VM from a description, started. */
-static vmm_vm_t *spin_vm(void) {
-  char cfg[8192], spin[4096];
-  const char *g = test_guest_path("spin");
-  if (!EXPECT_TRUE(g && realpath(g, spin)))
-    return NULL;
-  snprintf(cfg, sizeof(cfg),
-           "{\"backend\": \"%s\", \"memory\": [{\"gpa\": 0, \"size\": "
-           "\"4M\"}], \"vcpus\": {\"count\": 1}, \"payload\": {\"type\": "
-           "\"elf\", \"path\": \"%s\"}, \"devices\": [{\"type\": \"rtc\"}]}",
-           test_backend, spin);
-  vmm_config_t *c = NULL;
-  vmm_vm_t *vm = NULL;
-  if (EXPECT_OK(vmm_config_parse(cfg, strlen(cfg), &c)) &&
-      EXPECT_OK(vmm_vm_create_from_config(c, &vm)) &&
-      !EXPECT_OK(vmm_vm_start(vm))) {
-    vmm_vm_destroy(vm);
-    vm = NULL;
-  }
-  vmm_config_free(c);
-  return vm;
-}
 
 /* A snapshot that runs out of space fails with VMM_ENOSPC, leaves no
  * half-written directory and the previous snapshot as it was, and the VM
